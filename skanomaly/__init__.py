@@ -1,0 +1,11 @@
+"""skanomaly: scikit-learn compatible GAN-based anomaly detectors.
+
+AnoGAN, EGBAD and GANomaly behind the ``OutlierMixin`` / ``BaseEstimator``
+API: ``GANomalyDetector().fit(X).predict(X_test)``.
+"""
+
+from .detectors import GANomalyDetector
+
+__version__ = "0.1.0"
+
+__all__ = ["GANomalyDetector", "__version__"]

@@ -1,0 +1,542 @@
+"""The shared scikit-learn plumbing of every skanomaly detector.
+
+:class:`BaseGANDetector` does, once for all detectors: parameter and input
+validation, tabular-versus-image handling, input scaling, device choice,
+local seeding, the batched training loop with its loss history and progress
+report, batched scoring in ``eval()`` mode, the contamination threshold,
+reconstructions and anomaly maps, and pickling across devices.
+
+A detector subclass only wires its networks and says what one training step
+and one score are (see the "hooks" section of the class).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from abc import ABCMeta, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from tqdm.auto import tqdm
+
+from .networks import (
+    DCGANDecoder,
+    DCGANDiscriminator,
+    DCGANEncoder,
+    MLPDecoder,
+    MLPDiscriminator,
+    MLPEncoder,
+    MLPJointDiscriminator,
+    dcgan_init,
+    padded_side,
+)
+
+__all__ = ["BaseGANDetector"]
+
+# Aim for about this many optimiser steps when ``n_epochs="auto"``.
+_AUTO_STEPS = 2000
+_AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
+
+
+def resolve_device(device: str | torch.device) -> str:
+    """Turn the ``device`` parameter into a concrete torch device string.
+
+    ``"auto"`` means CUDA when available, else the CPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if str(device) == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available")
+    return str(resolved)
+
+
+@contextmanager
+def _seeded_torch(seed: int, device: str) -> Iterator[None]:
+    """Seed torch inside a forked RNG state, leaving the global state untouched."""
+    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _image_shape_param(image_shape) -> tuple[int, int, int]:
+    shape = tuple(image_shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or not all(isinstance(s, Integral) and s > 0 for s in shape):
+        raise ValueError(
+            f"image_shape must be (C, H, W) or (H, W) with positive integers, got {image_shape!r}"
+        )
+    return tuple(int(s) for s in shape)
+
+
+class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of the GAN-based detectors; not for direct use.
+
+    Tabular input (2-D ``X``) is standardised per feature and fed to MLP
+    backbones; image input (``image_shape`` given, or a 3-D ``(n, H, W)`` /
+    4-D ``(n, C, H, W)`` array) is scaled to ``[-1, 1]`` from the training
+    range and fed to DCGAN backbones.
+    """
+
+    _parameter_constraints: dict = {
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "hidden_dims": ["array-like", Interval(Integral, 1, None, closed="left"), None],
+        "n_filters": [Interval(Integral, 1, None, closed="left")],
+        "image_shape": ["array-like", None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        contamination=0.1,
+        n_epochs="auto",
+        batch_size=64,
+        learning_rate=2e-4,
+        latent_dim=None,
+        hidden_dims=None,
+        n_filters=64,
+        image_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.contamination = contamination
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.n_filters = n_filters
+        self.image_shape = image_shape
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Hooks: what a detector subclass provides.
+    # ------------------------------------------------------------------
+    @abstractmethod
+    def _build_networks(self) -> None:
+        """Create the networks as fitted attributes (``generator_``, ...)."""
+
+    @abstractmethod
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers for one fit; they are not kept after training."""
+
+    @abstractmethod
+    def _train_step(self, x: torch.Tensor, optimizers: dict) -> dict[str, torch.Tensor]:
+        """One update on the scaled batch ``x``; returns detached scalar losses."""
+
+    @abstractmethod
+    def _anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-row anomaly score of the scaled batch ``x`` (higher = abnormal)."""
+
+    @abstractmethod
+    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's reconstruction of the scaled batch ``x``."""
+
+    # ------------------------------------------------------------------
+    # Backbone factories shared by the detectors.
+    # ------------------------------------------------------------------
+    def _make_encoder(self) -> nn.Module:
+        if self.image_shape_ is None:
+            return MLPEncoder(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
+        return DCGANEncoder(self.image_shape_, self.latent_dim_, self.n_filters)
+
+    def _make_decoder(self) -> nn.Module:
+        if self.image_shape_ is None:
+            return MLPDecoder(self.latent_dim_, self.hidden_dims_, self.n_features_in_)
+        return DCGANDecoder(self.image_shape_, self.latent_dim_, self.n_filters)
+
+    def _make_discriminator(self) -> nn.Module:
+        if self.image_shape_ is None:
+            return MLPDiscriminator(self.n_features_in_, self.hidden_dims_)
+        return DCGANDiscriminator(self.image_shape_, self.n_filters)
+
+    def _make_joint_discriminator(self) -> nn.Module:
+        if self.image_shape_ is None:
+            return MLPJointDiscriminator(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
+        raise NotImplementedError("joint image discriminator")
+
+    def _adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
+        """Adam with beta1 = 0.5, as in DCGAN and the three papers."""
+        params = [p for module in modules for p in module.parameters()]
+        return torch.optim.Adam(params, lr=lr or self.learning_rate, betas=(0.5, 0.999))
+
+    def _networks(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+
+    # ------------------------------------------------------------------
+    # Input handling.
+    # ------------------------------------------------------------------
+    def _validate_input(self, X, *, reset: bool) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Validate ``X``; return it as 2-D float rows and its original shape."""
+        image_shape = None
+        if not (issparse(X) or hasattr(X, "iloc")):
+            if not hasattr(X, "ndim"):
+                X = np.asarray(X)
+            if X.ndim > 4:
+                raise ValueError(f"Expected a 2-D, 3-D or 4-D array, got {X.ndim}-D input.")
+            if X.ndim in (3, 4):
+                X = np.asarray(X)
+                image_shape = X.shape[1:] if X.ndim == 4 else (1, *X.shape[1:])
+                if not reset and self.image_shape_ is None:
+                    raise ValueError(
+                        f"{type(self).__name__} was fitted on tabular data with "
+                        f"{self.n_features_in_} features, got images of shape {image_shape}."
+                    )
+                if not reset and image_shape != self.image_shape_:
+                    raise ValueError(
+                        f"wrong image shape: {type(self).__name__} was fitted on images of "
+                        f"shape (C, H, W) = {self.image_shape_}, got {image_shape}."
+                    )
+        shape = getattr(X, "shape", None)
+        X2d = X.reshape(len(X), -1) if image_shape is not None else X
+        X2d = validate_data(
+            self,
+            X2d,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+        if reset:
+            if image_shape is None and self.image_shape is not None:
+                image_shape = _image_shape_param(self.image_shape)
+                if math.prod(image_shape) != X2d.shape[1]:
+                    raise ValueError(
+                        f"image_shape={tuple(self.image_shape)} has {math.prod(image_shape)} "
+                        f"values per image, but X has {X2d.shape[1]} features."
+                    )
+            elif image_shape is not None and self.image_shape is not None:
+                if _image_shape_param(self.image_shape) != image_shape:
+                    raise ValueError(
+                        f"image_shape={tuple(self.image_shape)} does not match the shape of "
+                        f"the images in X, {image_shape}."
+                    )
+            if image_shape is not None:
+                padded_side(*image_shape[1:])  # raises for images smaller than 8x8
+            self.image_shape_ = image_shape
+        return X2d, (tuple(shape) if image_shape is not None and shape else X2d.shape)
+
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        """Standardise tabular features; map image pixels to [-1, 1]."""
+        if self.image_shape_ is None:
+            self.shift_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+        else:
+            low, high = float(X.min()), float(X.max())
+            self.shift_ = np.full(X.shape[1], (high + low) / 2)
+            scale = np.full(X.shape[1], (high - low) / 2)
+        # Constant columns / images: leave them centred rather than divide by zero.
+        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
+        self.scale_ = scale
+
+    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
+        """Scaled float32 tensor in the networks' layout (rows or images)."""
+        scaled = np.asarray((X - self.shift_) / self.scale_, dtype=np.float32)
+        # float32 cannot hold what is beyond its range; keep inputs finite.
+        limit = np.finfo(np.float32).max / 4
+        np.clip(scaled, -limit, limit, out=scaled)
+        tensor = torch.from_numpy(scaled)
+        if self.image_shape_ is not None:
+            tensor = tensor.reshape(-1, *self.image_shape_)
+        return tensor
+
+    def _from_tensor(self, t: torch.Tensor) -> np.ndarray:
+        """Undo ``_to_tensor``: 2-D float64 rows in the input's units."""
+        rows = t.detach().to("cpu", torch.float64).reshape(len(t), -1).numpy()
+        return rows * self.scale_ + self.shift_
+
+    def _resolve_sizes(self) -> None:
+        n_features = self.n_features_in_
+        if self.image_shape_ is None:
+            width = int(np.clip(2 ** math.ceil(math.log2(2 * n_features)), 64, 512))
+            default_latent = int(np.clip(n_features // 2, 2, 64))
+            default_hidden = (width, width // 2)
+        else:
+            default_latent = 100 if n_features >= 1024 else max(16, n_features // 4)
+            default_hidden = None
+        self.latent_dim_ = int(self.latent_dim or default_latent)
+        hidden = self.hidden_dims
+        if hidden is None:
+            self.hidden_dims_ = default_hidden
+        else:
+            hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+            if not hidden or not all(isinstance(h, Integral) and h > 0 for h in hidden):
+                raise ValueError(
+                    f"hidden_dims must be a non-empty sequence of positive integers, "
+                    f"got {self.hidden_dims!r}"
+                )
+            self.hidden_dims_ = tuple(int(h) for h in hidden)
+
+    def _resolve_n_epochs(self, n_samples: int) -> int:
+        if self.n_epochs != "auto":
+            return int(self.n_epochs)
+        steps_per_epoch = max(1, n_samples // min(self.batch_size, n_samples))
+        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch)
+        return int(np.clip(epochs, _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS))
+
+    # ------------------------------------------------------------------
+    # Fitting.
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the networks on ``X`` (assumed mostly normal) and set ``offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training data: rows of features, or images (see ``image_shape``).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        try:
+            return self._fit(X)
+        except BaseException:
+            # An interrupted or failed fit must not leave a half-fitted model.
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, X):
+        X, _ = self._validate_input(X, reset=True)
+        self.device_ = resolve_device(self.device)
+        self._resolve_sizes()
+        self._fit_scaling(X)
+        self.n_epochs_ = self._resolve_n_epochs(len(X))
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        data = self._to_tensor(X)
+        with _seeded_torch(seed, self.device_):
+            self._build_networks()
+            for module in self._networks().values():
+                module.apply(dcgan_init)
+                module.to(self.device_)
+            self.history_ = self._train(data)
+        scores = self._score_tensor(data)
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError(
+                "training produced non-finite anomaly scores on the training data; "
+                "lower learning_rate or check the input scale."
+            )
+        self.offset_ = float(np.percentile(-scores, 100 * self.contamination))
+        return self
+
+    def _train(self, data: torch.Tensor) -> dict[str, list[float]]:
+        n_samples = len(data)
+        batch_size = min(self.batch_size, n_samples)
+        if data.nbytes <= 2**30:  # small enough: move once instead of per batch
+            data = data.to(self.device_)
+        optimizers = self._make_optimizers()
+        shuffle = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
+        history: dict[str, list[float]] = {}
+        epochs = tqdm(
+            range(self.n_epochs_),
+            desc=type(self).__name__,
+            unit="epoch",
+            disable=self.verbose != 1,
+        )
+        for module in self._networks().values():
+            module.train()
+        for epoch in epochs:
+            order = torch.randperm(n_samples, generator=shuffle)
+            sums: dict[str, torch.Tensor] = {}
+            n_steps = 0
+            for start in range(0, n_samples, batch_size):
+                index = order[start : start + batch_size]
+                if len(index) < 2:  # batch norm needs two rows; the row comes back next epoch
+                    continue
+                losses = self._train_step(data[index.to(data.device)].to(self.device_), optimizers)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach()
+                n_steps += 1
+            means = {name: float(total) / n_steps for name, total in sums.items()}
+            for name, value in means.items():
+                history.setdefault(name, []).append(value)
+            bad = {name: value for name, value in means.items() if not math.isfinite(value)}
+            if bad:
+                name, value = next(iter(bad.items()))
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch + 1}: {name} = {value}. "
+                    f"Try a smaller learning_rate (now {self.learning_rate})."
+                )
+            text = ", ".join(f"{name}={value:.4g}" for name, value in means.items())
+            if self.verbose == 1:
+                epochs.set_postfix_str(text)
+            elif self.verbose >= 2:
+                print(f"[{type(self).__name__}] epoch {epoch + 1}/{self.n_epochs_}: {text}")
+        for module in self._networks().values():
+            module.eval()
+        return history
+
+    # ------------------------------------------------------------------
+    # Scoring.
+    # ------------------------------------------------------------------
+    def _score_batch_rows(self) -> int:
+        # Large batches score faster; cap activations for big images.
+        return max(self.batch_size, min(1024, 2**22 // self.n_features_in_))
+
+    def _batches(self, data: torch.Tensor) -> Iterator[torch.Tensor]:
+        for module in self._networks().values():
+            module.eval()
+        for batch in gen_batches(len(data), self._score_batch_rows()):
+            yield data[batch].to(self.device_)
+
+    def _score_tensor(self, data: torch.Tensor) -> np.ndarray:
+        """Anomaly scores (higher = abnormal) of scaled data, as float64."""
+        with torch.no_grad():
+            parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
+        return torch.cat(parts).numpy()
+
+    def score_samples(self, X):
+        """Normality score of each sample: the negated anomaly score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Samples to score, in the layout used for ``fit``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), dtype float64
+            Higher means more normal.
+        """
+        check_is_fitted(self)
+        X, _ = self._validate_input(X, reset=False)
+        return -self._score_tensor(self._to_tensor(X))
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples to score, in the layout used for ``fit``.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,), dtype float64
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label each sample +1 (inlier) or -1 (outlier).
+
+        Parameters
+        ----------
+        X : array-like
+            Samples to label, in the layout used for ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype int
+        """
+        decision = self.decision_function(X)
+        labels = np.ones(len(decision), dtype=int)
+        labels[decision < 0] = -1
+        return labels
+
+    def reconstruct(self, X):
+        """The model's reconstruction of ``X``, in the units and shape of ``X``.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples, in the layout used for ``fit``.
+
+        Returns
+        -------
+        X_hat : ndarray of the shape of ``X``, dtype float64
+        """
+        check_is_fitted(self)
+        X, shape = self._validate_input(X, reset=False)
+        return self._reconstruct_rows(X).reshape(shape)
+
+    def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            parts = [self._reconstruct(x).detach() for x in self._batches(self._to_tensor(X))]
+        return self._from_tensor(torch.cat(parts))
+
+    def anomaly_map(self, X):
+        """Per-feature / per-pixel absolute residual ``|x - reconstruct(x)|``.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples, in the layout used for ``fit``.
+
+        Returns
+        -------
+        residual : ndarray of the shape of ``X``, dtype float64
+        """
+        check_is_fitted(self)
+        X, shape = self._validate_input(X, reset=False)
+        return np.abs(X - self._reconstruct_rows(X)).reshape(shape)
+
+    # ------------------------------------------------------------------
+    # Pickling: network state travels on the CPU, comes back on a live device.
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name, value in state.items():
+            if isinstance(value, nn.Module) and any(
+                p.device.type != "cpu" for p in value.parameters()
+            ):
+                state[name] = copy.deepcopy(value).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "device_" not in state:
+            return
+        wanted = torch.device(self.device_)
+        if wanted.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"this model was trained on {self.device_!r}, which is not available; "
+                "it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.device_ = "cpu"
+        for module in self._networks().values():
+            module.to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

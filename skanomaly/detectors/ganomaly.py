@@ -1,0 +1,220 @@
+"""GANomaly (Akcay, Atapour-Abarghouei & Breckon, ACCV 2018).
+
+"GANomaly: Semi-Supervised Anomaly Detection via Adversarial Training",
+https://arxiv.org/abs/1805.06725.
+
+The generator is an encoder -> decoder -> encoder: ``z = G_E(x)``,
+``x_hat = G_D(z)``, ``z_hat = E(x_hat)``.  It is trained with
+
+    L_G = w_adv * ||f(x) - f(x_hat)||_2 + w_con * ||x - x_hat||_1 + w_enc * ||z - z_hat||_2
+
+(feature matching on the discriminator's feature layer ``f``, contextual
+and encoder losses), while the discriminator ``D`` learns real versus
+reconstructed by binary cross-entropy; as in the reference code, ``D`` is
+re-initialised when its loss collapses below 1e-5.  The anomaly score is
+``A(x) = mean((z - z_hat)^2)``: normal samples re-encode consistently.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ..base import BaseGANDetector
+from ..losses import adversarial_loss, feature_matching_loss, l2_loss, l2_per_row
+from ..networks import EncoderDecoderEncoder, reinitialize
+
+__all__ = ["GANomalyDetector"]
+
+
+class GANomalyDetector(BaseGANDetector):
+    """GANomaly anomaly detector (Akcay et al. 2018).
+
+    Parameters
+    ----------
+    contamination : float, default=0.1
+        Expected share of outliers in the training data, in (0, 0.5]; sets
+        ``offset_`` so that this share of training samples is flagged.
+    n_epochs : int or "auto", default="auto"
+        Passes over the training data. ``"auto"`` aims at about 2,000
+        optimiser steps, with 15 to 500 epochs.
+    batch_size : int, default=64
+        Rows (images) per training step.
+    learning_rate : float, default=2e-4
+        Adam learning rate (beta1 = 0.5) of both networks.
+    latent_dim : int, default=None
+        Size of the code ``z``. ``None``: half the number of features
+        (2 to 64) for tabular data; 100 for images of 1,024 values or more,
+        else a quarter of the pixel count (at least 16).
+    hidden_dims : sequence of int, default=None
+        Widths of the MLP layers for tabular data. ``None``: two layers,
+        the first twice the number of features rounded up to a power of two
+        (64 to 512), the second half as wide.
+    n_filters : int, default=64
+        Channels of the first convolution of the image networks.
+    image_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)``: the rows of a 2-D ``X`` are flattened
+        images. 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` arrays are
+        recognised as images without it.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and batch order (locally: the global
+        torch and numpy generators are left alone).
+    verbose : int, default=0
+        0 silent, 1 a progress bar over epochs with live losses, 2 a line
+        per epoch.
+    adv_weight : float, default=1.0
+        ``w_adv``, weight of the adversarial (feature matching) loss.
+    con_weight : float, default=50.0
+        ``w_con``, weight of the contextual (L1 reconstruction) loss.
+    enc_weight : float, default=1.0
+        ``w_enc``, weight of the encoder (latent L2) loss.
+
+    Attributes
+    ----------
+    generator_ : EncoderDecoderEncoder
+        The trained generator ``(G_E, G_D, E)``.
+    discriminator_ : torch.nn.Module
+        The trained discriminator.
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+    history_ : dict of str to list of float
+        Mean loss of each epoch: ``loss_d``, ``loss_g``, ``loss_adv``,
+        ``loss_con``, ``loss_enc``.
+    n_epochs_ : int
+        Epochs actually trained.
+    latent_dim_ : int
+        Size of the code.
+    hidden_dims_ : tuple of int or None
+        MLP widths (``None`` for images).
+    image_shape_ : tuple of int or None
+        ``(C, H, W)`` of the training images, ``None`` for tabular data.
+    shift_, scale_ : ndarray of shape (n_features_in_,)
+        Input scaling learned in ``fit``: ``(X - shift_) / scale_``.
+    device_ : str
+        Device the networks live on.
+    n_features_in_ : int
+        Number of features (values per image) seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``; only for DataFrame input.
+
+    See Also
+    --------
+    AnoGANDetector, EGBADDetector : the other GAN-based detectors.
+
+    Notes
+    -----
+    The anomaly score lives in the latent space; ``reconstruct`` and
+    ``anomaly_map`` give ``x_hat = G_D(G_E(x))`` and ``|x - x_hat|`` for
+    inspection.
+
+    References
+    ----------
+    .. [1] S. Akcay, A. Atapour-Abarghouei, T. P. Breckon. "GANomaly:
+       Semi-Supervised Anomaly Detection via Adversarial Training".
+       ACCV 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import GANomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> detector = GANomalyDetector(n_epochs=5, random_state=0).fit(X)
+    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseGANDetector._parameter_constraints,
+        "adv_weight": [Interval(Real, 0, None, closed="left")],
+        "con_weight": [Interval(Real, 0, None, closed="left")],
+        "enc_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        contamination=0.1,
+        n_epochs="auto",
+        batch_size=64,
+        learning_rate=2e-4,
+        latent_dim=None,
+        hidden_dims=None,
+        n_filters=64,
+        image_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        adv_weight=1.0,
+        con_weight=50.0,
+        enc_weight=1.0,
+    ):
+        super().__init__(
+            contamination=contamination,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            latent_dim=latent_dim,
+            hidden_dims=hidden_dims,
+            n_filters=n_filters,
+            image_shape=image_shape,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.adv_weight = adv_weight
+        self.con_weight = con_weight
+        self.enc_weight = enc_weight
+
+    def _build_networks(self):
+        self.generator_ = EncoderDecoderEncoder(
+            self._make_encoder(), self._make_decoder(), self._make_encoder()
+        )
+        self.discriminator_ = self._make_discriminator()
+
+    def _make_optimizers(self):
+        return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}
+
+    def _train_step(self, x, optimizers):
+        generator, discriminator = self.generator_, self.discriminator_
+        x_hat, z, z_hat = generator(x)
+
+        _, features_real = discriminator(x)
+        _, features_fake = discriminator(x_hat)
+        loss_adv = feature_matching_loss(features_real.detach(), features_fake)
+        loss_con = (x - x_hat).abs().mean()
+        loss_enc = l2_loss(z_hat, z)
+        loss_g = (
+            self.adv_weight * loss_adv + self.con_weight * loss_con + self.enc_weight * loss_enc
+        )
+        optimizers["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["g"].step()
+
+        logits_real, _ = discriminator(x)
+        logits_fake, _ = discriminator(x_hat.detach())
+        loss_d = 0.5 * (adversarial_loss(logits_real, True) + adversarial_loss(logits_fake, False))
+        optimizers["d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizers["d"].step()
+        if loss_d.item() < 1e-5:  # D has won outright: restart it, as the reference code does
+            reinitialize(discriminator)
+
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "loss_adv": loss_adv.detach(),
+            "loss_con": loss_con.detach(),
+            "loss_enc": loss_enc.detach(),
+        }
+
+    def _anomaly_score(self, x):
+        _, z, z_hat = self.generator_(x)
+        return l2_per_row(z, z_hat)
+
+    def _reconstruct(self, x):
+        return self.generator_(x)[0]

@@ -1,0 +1,64 @@
+"""Shared fixtures: fast instances of every detector, small data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+
+from skanomaly import GANomalyDetector
+
+# Every detector class, with settings that make fitting take well under a
+# second on tiny data; tests parametrised over this list cover each detector.
+DETECTOR_CLASSES = [GANomalyDetector]
+
+FAST_PARAMS = {"n_epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def fast(cls, **params):
+    """A quickly trained instance of ``cls`` (tests only)."""
+    return cls(**{**FAST_PARAMS, **params})
+
+
+@pytest.fixture(params=DETECTOR_CLASSES, ids=lambda cls: cls.__name__)
+def detector_class(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """200 normal 4-D rows around the origin, and 20 far outliers."""
+    rng = np.random.default_rng(0)
+    inliers = rng.normal(size=(200, 4))
+    outliers = rng.uniform(6, 8, size=(20, 4)) * rng.choice([-1, 1], size=(20, 4))
+    return inliers, outliers
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_split():
+    """Benign rows to train on; held-out benign plus all malignant rows to test."""
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(0)
+    benign = rng.permutation(np.flatnonzero(y == 1))
+    train, test_benign = benign[:250], benign[250:]
+    test = np.r_[test_benign, np.flatnonzero(y == 0)]
+    return X[train], X[test], (y[test] == 0).astype(int)
+
+
+@pytest.fixture(scope="session")
+def digits_images():
+    """sklearn digits as (n, 1, 8, 8) images with their labels."""
+    X, y = load_digits(return_X_y=True)
+    return X.reshape(-1, 1, 8, 8), y
+
+
+def shared_dataset(*parts: str) -> Path:
+    """Path under ../shared/datasets, or skip the test where it is absent."""
+    path = SHARED_DATASETS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not available (../shared exists only on the developers' machines)")
+    return path
