@@ -1,0 +1,599 @@
+"""Data sets for anomaly detection: ODDS tables, (Fashion-)MNIST, image folders.
+
+- :func:`load_odds` reads the ``.mat`` files of the ODDS library
+  (http://odds.cs.stonybrook.edu), the tabular benchmark PyOD uses.
+- :func:`load_fashion_mnist` and :func:`load_mnist` go through
+  ``torchvision.datasets``: they read a local copy and download only when it
+  is missing and the network allows.
+- :func:`load_image_folder` reads a folder of images laid out for
+  ``torchvision.datasets.ImageFolder`` (``train/0.normal/``,
+  ``test/0.normal/``, ``test/1.abnormal/``, or the MVTec AD layout
+  ``test/good/``, ``test/crack/``, ...), and :func:`write_image_folder`
+  writes arrays in that layout.
+- :func:`one_class_split` and :func:`one_class_anomaly_split` are the two
+  one-class protocols of image anomaly detection; neither lets a test image
+  into the training set.
+
+Labels follow the ODDS convention throughout: ``1`` = anomaly, ``0`` = normal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = [
+    "get_data_home",
+    "is_normal_class",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_mnist",
+    "load_odds",
+    "one_class_anomaly_split",
+    "one_class_split",
+    "write_image_folder",
+]
+
+DATA_ENV_VAR = "SKANOMALY_DATA"
+
+# Fashion-MNIST class names, in label order (Xiao, Rasul & Vollgraf 2017).
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """Folder where skanomaly looks for data sets.
+
+    In order: the ``data_home`` argument, the ``SKANOMALY_DATA`` environment
+    variable, ``~/skanomaly_data``. ``~`` is expanded; nothing is created.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Explicit folder; overrides the environment variable.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> from skanomaly.datasets import get_data_home
+    >>> str(get_data_home("/data/anomaly"))
+    '/data/anomaly'
+    """
+    if data_home is None:
+        data_home = os.environ.get(DATA_ENV_VAR) or Path("~") / "skanomaly_data"
+    return Path(data_home).expanduser()
+
+
+# ----------------------------------------------------------------------
+# ODDS
+# ----------------------------------------------------------------------
+def load_odds(name_or_path: str | os.PathLike, data_home: str | os.PathLike | None = None):
+    """Load an ODDS ``.mat`` data set as ``(X, y)``.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A data set name such as ``"glass"``, looked up as
+        ``<data_home>/odds/<name>.mat`` and then ``<data_home>/<name>.mat``;
+        or the path of a ``.mat`` file.
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), dtype float64
+    y : ndarray of shape (n_samples,), dtype int64
+        ``1`` for outliers, ``0`` for inliers.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no file is found; the message lists the places searched.
+    ValueError
+        When the file is not a MATLAB file with ``X`` and ``y`` of matching
+        lengths.
+
+    Examples
+    --------
+    >>> from skanomaly.datasets import load_odds
+    >>> X, y = load_odds("glass")  # doctest: +SKIP
+    >>> X.shape, y.sum()  # doctest: +SKIP
+    ((214, 9), 9)
+    """
+    from scipy.io import loadmat
+
+    given = Path(name_or_path).expanduser()
+    if given.suffix == ".mat" or given.is_file() or len(given.parts) > 1:
+        candidates = [given]
+    else:
+        home = get_data_home(data_home)
+        candidates = [home / "odds" / f"{given}.mat", home / f"{given}.mat"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        where = ", ".join(str(c) for c in candidates)
+        raise FileNotFoundError(
+            f"ODDS data set {str(name_or_path)!r} not found (looked for {where}); download "
+            f"the .mat file from http://odds.cs.stonybrook.edu and put it there, or set "
+            f"data_home / the {DATA_ENV_VAR} environment variable."
+        )
+    try:
+        mat = loadmat(path)
+    except (ValueError, NotImplementedError, OSError) as exc:
+        # NotImplementedError: MATLAB v7.3 (HDF5) files, which scipy does not read.
+        raise ValueError(f"{path} is not a readable MATLAB .mat file: {exc}") from exc
+    missing = [key for key in ("X", "y") if key not in mat]
+    if missing:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(
+            f"{path} has no {' or '.join(missing)} variable (found {found}); "
+            "ODDS files hold the data in X and the labels in y."
+        )
+    X = np.asarray(mat["X"], dtype=np.float64)
+    y = np.asarray(mat["y"]).ravel().astype(np.int64)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(
+            f"{path}: X has shape {X.shape} and y has {len(y)} labels; expected a 2-D X "
+            "with one label per row."
+        )
+    return X, y
+
+
+# ----------------------------------------------------------------------
+# MNIST / Fashion-MNIST
+# ----------------------------------------------------------------------
+def _load_torchvision_mnist(dataset_cls, root, train: bool, download: bool):
+    root = get_data_home(root)
+    folder = root / dataset_cls.__name__ / "raw"
+    try:
+        dataset = dataset_cls(root, train=train, download=False)
+    except RuntimeError as not_found:
+        if not download:
+            raise FileNotFoundError(
+                f"{dataset_cls.__name__} not found under {root}: put the four files "
+                f"{', '.join(_MNIST_FILES)} (optionally .gz) in {folder}, or pass "
+                "download=True where the network allows."
+            ) from not_found
+        try:
+            dataset = dataset_cls(root, train=train, download=True)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError
+            raise FileNotFoundError(
+                f"{dataset_cls.__name__} is not under {root} and could not be downloaded "
+                f"({exc}); copy the four files {', '.join(_MNIST_FILES)} "
+                f"(optionally .gz) to {folder}."
+            ) from exc
+    return dataset.data.numpy(), dataset.targets.numpy().astype(np.int64)
+
+
+# The files torchvision's MNIST-like data sets read from <root>/<name>/raw/.
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def load_fashion_mnist(root=None, *, train: bool = True, download: bool = True):
+    """Fashion-MNIST through ``torchvision.datasets.FashionMNIST``.
+
+    Parameters
+    ----------
+    root : str or path-like, default=None
+        Folder holding ``FashionMNIST/raw/``; ``None`` = :func:`get_data_home`.
+    train : bool, default=True
+        The 60,000 training images, or the 10,000 test images.
+    download : bool, default=True
+        Download when the files are not found. A local copy is always tried
+        first, so this needs no network where the files exist.
+
+    Returns
+    -------
+    images : ndarray of shape (n, 28, 28), dtype uint8
+    labels : ndarray of shape (n,), dtype int64
+        Class indices; names in ``FASHION_MNIST_CLASSES`` (7 = "Sneaker").
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are absent and cannot be downloaded; the message says
+        where to put them.
+
+    Examples
+    --------
+    >>> from skanomaly.datasets import load_fashion_mnist
+    >>> X, y = load_fashion_mnist("../shared/datasets", train=False)  # doctest: +SKIP
+    >>> X.shape, X.dtype  # doctest: +SKIP
+    ((10000, 28, 28), dtype('uint8'))
+    """
+    from torchvision.datasets import FashionMNIST
+
+    return _load_torchvision_mnist(FashionMNIST, root, train, download)
+
+
+def load_mnist(root=None, *, train: bool = True, download: bool = True):
+    """MNIST through ``torchvision.datasets.MNIST``.
+
+    Same parameters and return values as :func:`load_fashion_mnist`, with the
+    files in ``<root>/MNIST/raw/`` and labels the digits 0-9.
+
+    Examples
+    --------
+    >>> from skanomaly.datasets import load_mnist
+    >>> X, y = load_mnist("~/data", download=False)  # doctest: +SKIP
+    """
+    from torchvision.datasets import MNIST
+
+    return _load_torchvision_mnist(MNIST, root, train, download)
+
+
+# ----------------------------------------------------------------------
+# Image folders
+# ----------------------------------------------------------------------
+def is_normal_class(folder_name: str) -> bool:
+    """The rule that labels a class folder: normal or anomalous.
+
+    A folder is normal when its name contains ``"normal"`` or ``"good"``
+    (any case) but not ``"abnormal"``; every other folder holds anomalies.
+    So ``0.normal``, ``good``, ``normal_parts`` are normal; ``1.abnormal``,
+    ``crack``, ``scratch`` are anomalous (the MVTec AD layout works as is).
+
+    Examples
+    --------
+    >>> from skanomaly.datasets import is_normal_class
+    >>> [is_normal_class(n) for n in ["0.normal", "good", "1.abnormal", "crack"]]
+    [True, True, False, False]
+    """
+    name = folder_name.lower()
+    return ("normal" in name or "good" in name) and "abnormal" not in name
+
+
+def _open_image(path: str):
+    """Open and decode one image, naming the file in any error."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def _image_mode(path: str) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return image.mode
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def _list_images(root: Path) -> tuple[list[str], np.ndarray | None, list[str]]:
+    """Image paths, per-image labels (or None) and class folder names under ``root``."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    subfolders = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    loose = sorted(
+        entry.path
+        for entry in os.scandir(root)
+        if entry.is_file() and has_file_allowed_extension(entry.name, IMG_EXTENSIONS)
+    )
+    if {"train", "test"} & {name.lower() for name in subfolders}:
+        raise ValueError(
+            f"{root} holds train/ or test/ folders: pass {root / 'train'} or "
+            f"{root / 'test'} instead of the data set's root."
+        )
+    if not subfolders or (loose and not _has_images(root, subfolders)):
+        if not loose:
+            raise ValueError(f"no images in {root} (looked for {', '.join(IMG_EXTENSIONS)})")
+        return loose, None, []
+    try:
+        folder = ImageFolder(str(root), loader=_open_image)
+    except FileNotFoundError as exc:  # raised for a class folder without images
+        raise ValueError(f"empty class folder in {root}: {exc}") from exc
+    paths = [path for path, _ in folder.samples]
+    normal = np.array([is_normal_class(c) for c in folder.classes])
+    labels = np.array([0 if normal[index] else 1 for _, index in folder.samples], dtype=np.int64)
+    return paths, labels, folder.classes
+
+
+def _has_images(root: Path, subfolders: list[str]) -> bool:
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    for name in subfolders:
+        for _, _, files in os.walk(root / name):
+            if any(has_file_allowed_extension(f, IMG_EXTENSIONS) for f in files):
+                return True
+    return False
+
+
+def load_image_folder(path, image_size=None, grayscale=None):
+    """Load a folder of images as arrays, labels and file paths.
+
+    Two layouts are read:
+
+    - class folders, as for ``torchvision.datasets.ImageFolder``: e.g.
+      ``test/0.normal/*.png`` and ``test/1.abnormal/*.png``, or MVTec AD's
+      ``test/good/``, ``test/crack/``... Each image is labelled by its
+      folder with :func:`is_normal_class`: a folder whose name contains
+      "normal" or "good" but not "abnormal" is normal (``0``), any other
+      folder anomalous (``1``);
+    - a flat folder of images (no labels).
+
+    Pass ``train/`` or ``test/`` itself, not the data set's root.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    image_size : int or (int, int), default=None
+        Resize every image to ``(size, size)`` or ``(height, width)``
+        (``torchvision.transforms.Resize``). ``None`` keeps the sizes, which
+        must then all be equal.
+    grayscale : bool, default=None
+        ``True``: one channel; ``False``: RGB. ``None``: one channel when
+        every image is grey (PIL modes ``1``, ``L``, ``I``, ``F``...), else RGB.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``images``: float32 array ``(n, C, H, W)`` with values in [0, 1];
+        ``target``: int64 array (``1`` anomaly, ``0`` normal), or ``None``
+        for a flat folder; ``paths``: list of file paths, in the order of
+        the rows; ``classes``: the class folder names (empty for a flat
+        folder).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When it holds no image, when an image cannot be read, or when sizes
+        differ and ``image_size`` is ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.datasets import load_image_folder, write_image_folder
+    >>> rng = np.random.default_rng(0)
+    >>> root = write_image_folder(  # doctest: +SKIP
+    ...     "parts", rng.random((5, 16, 16)), rng.random((4, 16, 16)), [0, 0, 1, 1])
+    >>> data = load_image_folder("parts/test")  # doctest: +SKIP
+    >>> data.images.shape, data.target.tolist()  # doctest: +SKIP
+    ((4, 1, 16, 16), [0, 0, 1, 1])
+    """
+    from torchvision import transforms
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    paths, target, classes = _list_images(root)
+
+    if grayscale is None:
+        grey_modes = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+        grayscale = all(_image_mode(p) in grey_modes for p in paths)
+    steps = [transforms.Grayscale(1) if grayscale else transforms.Lambda(_to_rgb)]
+    if image_size is not None:
+        size = (int(image_size),) * 2 if np.isscalar(image_size) else tuple(image_size)
+        steps.append(transforms.Resize(size, antialias=True))
+    steps.append(transforms.ToTensor())  # -> float32 (C, H, W) in [0, 1]
+    transform = transforms.Compose(steps)
+
+    images = []
+    for file in paths:
+        tensor = transform(_open_image(file))
+        if images and tensor.shape != images[0].shape:
+            raise ValueError(
+                f"images differ in size: {paths[0]} is {_hw(images[0])} but {file} is "
+                f"{_hw(tensor)}; pass image_size to resize them."
+            )
+        images.append(tensor)
+    array = np.stack([t.numpy() for t in images])
+    return Bunch(images=array, target=target, paths=paths, classes=classes)
+
+
+def _to_rgb(image):
+    # Grey images with an 'I'/'F' mode need scaling to 8 bits before RGB conversion.
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        high = array.max() or 1.0
+        from PIL import Image
+
+        image = Image.fromarray(np.uint8(np.clip(array / high, 0, 1) * 255))
+    return image.convert("RGB")
+
+
+def _hw(tensor) -> str:
+    return "x".join(str(s) for s in tensor.shape[-2:])
+
+
+def write_image_folder(path, X_train, X_test=None, y_test=None):
+    """Write arrays as PNG files in the layout :func:`load_image_folder` reads.
+
+    ``train/0.normal/`` gets ``X_train``; ``test/0.normal/`` and
+    ``test/1.abnormal/`` get the rows of ``X_test`` with ``y_test`` 0 and 1.
+    Values are mapped linearly to 0-255 from the joint range of all the
+    arrays (``uint8`` arrays are written as they are).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Root folder; created if needed. Existing files are overwritten.
+    X_train : array-like of shape (n, H, W) or (n, C, H, W)
+        Normal training images, ``C`` in {1, 3}.
+    X_test : array-like of shape (m, H, W) or (m, C, H, W), default=None
+        Test images.
+    y_test : array-like of shape (m,), default=None
+        ``1`` anomaly, ``0`` normal; needed with ``X_test``.
+
+    Returns
+    -------
+    root : pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skanomaly.datasets import load_image_folder, write_image_folder
+    >>> rng = np.random.default_rng(0)
+    >>> root = write_image_folder(tempfile.mkdtemp(), rng.random((5, 16, 16)),
+    ...                           rng.random((4, 16, 16)), [0, 0, 1, 1])
+    >>> sorted(p.name for p in (root / "test").iterdir())
+    ['0.normal', '1.abnormal']
+    >>> load_image_folder(root / "test").target.tolist()
+    [0, 0, 1, 1]
+    """
+    from PIL import Image
+
+    arrays = [np.asarray(X_train)]
+    if X_test is not None:
+        if y_test is None or len(y_test) != len(X_test):
+            raise ValueError("y_test must give one 0/1 label per row of X_test")
+        arrays.append(np.asarray(X_test))
+    if all(a.dtype == np.uint8 for a in arrays):
+        low, high = 0.0, 255.0
+    else:
+        low = min(float(a.min()) for a in arrays)
+        high = max(float(a.max()) for a in arrays)
+        high = high if high > low else low + 1.0
+
+    def to_pil(image):
+        image = np.asarray(image, dtype=np.float64)
+        if image.ndim == 3:  # (C, H, W) -> (H, W, C), or (H, W) for one channel
+            image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+            raise ValueError(f"images must be (H, W), (1, H, W) or (3, H, W), got {image.shape}")
+        return Image.fromarray(np.uint8(np.round((image - low) / (high - low) * 255)))
+
+    root = Path(path).expanduser()
+    groups = [("train/0.normal", arrays[0])]
+    if X_test is not None:
+        y_test = np.asarray(y_test)
+        groups.append(("test/0.normal", arrays[1][y_test == 0]))
+        groups.append(("test/1.abnormal", arrays[1][y_test == 1]))
+    for folder, images in groups:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            to_pil(image).save(root / folder / f"{i:05d}.png")
+    return root
+
+
+# ----------------------------------------------------------------------
+# One-class protocols
+# ----------------------------------------------------------------------
+def one_class_split(X_train, y_train, X_test, y_test, normal_class):
+    """One class normal, all others anomalous (SPEC §4 image protocol).
+
+    Train on the training images of ``normal_class`` only; test on the whole
+    test split, labelled ``0`` for ``normal_class`` and ``1`` otherwise. The
+    training and test sets come from different splits, so no test image is
+    ever trained on.
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        Training split with class labels.
+    X_test, y_test : array-like
+        Test split with class labels.
+    normal_class : int or str
+        The class treated as normal.
+
+    Returns
+    -------
+    X_fit : ndarray
+        The training rows of ``normal_class``.
+    X_eval : ndarray
+        All test rows.
+    y_eval : ndarray of int64
+        ``1`` anomaly, ``0`` normal, for the rows of ``X_eval``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.datasets import one_class_split
+    >>> X_fit, X_eval, y_eval = one_class_split(
+    ...     np.arange(6), np.array([0, 1, 2, 0, 1, 2]), np.arange(3), np.array([0, 1, 2]), 1)
+    >>> X_fit.tolist(), y_eval.tolist()
+    ([1, 4], [1, 0, 1])
+    """
+    X_train, y_train, X_test, y_test = _check_split_args(X_train, y_train, X_test, y_test)
+    _check_class(normal_class, y_train)
+    return X_train[y_train == normal_class], X_test, (y_test != normal_class).astype(np.int64)
+
+
+def one_class_anomaly_split(X_train, y_train, X_test, y_test, anomaly_class):
+    """One class anomalous, all others normal (the GANomaly paper's protocol).
+
+    Train on the training images of every class but ``anomaly_class``; test
+    on the whole test split, labelled ``1`` for ``anomaly_class``. Unlike
+    the GANomaly reference code, the training images of ``anomaly_class``
+    are not moved into the test set: it stays the test split, unchanged.
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        Training split with class labels.
+    X_test, y_test : array-like
+        Test split with class labels.
+    anomaly_class : int or str
+        The class treated as anomalous.
+
+    Returns
+    -------
+    X_fit : ndarray
+        The training rows of all other classes.
+    X_eval : ndarray
+        All test rows.
+    y_eval : ndarray of int64
+        ``1`` anomaly, ``0`` normal, for the rows of ``X_eval``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.datasets import one_class_anomaly_split
+    >>> X_fit, X_eval, y_eval = one_class_anomaly_split(
+    ...     np.arange(6), np.array([0, 1, 2, 0, 1, 2]), np.arange(3), np.array([0, 1, 2]), 1)
+    >>> X_fit.tolist(), y_eval.tolist()
+    ([0, 2, 3, 5], [0, 1, 0])
+    """
+    X_train, y_train, X_test, y_test = _check_split_args(X_train, y_train, X_test, y_test)
+    _check_class(anomaly_class, y_train)
+    return X_train[y_train != anomaly_class], X_test, (y_test == anomaly_class).astype(np.int64)
+
+
+def _check_split_args(X_train, y_train, X_test, y_test):
+    arrays = [np.asarray(a) for a in (X_train, y_train, X_test, y_test)]
+    for X, y, name in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
+        if y.ndim != 1 or len(X) != len(y):
+            raise ValueError(
+                f"y_{name} must be 1-D with one label per row of X_{name}: "
+                f"got {len(X)} rows and labels of shape {y.shape}"
+            )
+    return arrays
+
+
+def _check_class(label, y_train):
+    if not np.any(y_train == label):
+        raise ValueError(
+            f"class {label!r} is not among the training labels {np.unique(y_train).tolist()}"
+        )

@@ -1,0 +1,297 @@
+"""Pictures of a fitted detector: reconstructions, anomaly maps, scores, losses.
+
+Image grids are tiled with ``torchvision.utils.make_grid`` and written with
+``save_image``; the other plots are matplotlib ``Figure`` objects, built
+without ``pyplot`` so they need no display and leave pyplot's state alone
+(save them with ``fig.savefig(path)``).
+
+Anomaly maps are drawn as a heat map over the input, on one colour scale
+for all the images of a picture, so that hot means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "anomaly_overlay",
+    "plot_history",
+    "plot_reconstructions",
+    "plot_score_histogram",
+    "reconstruction_grid",
+]
+
+
+def _images_of(detector, X) -> np.ndarray:
+    """``X`` as ``(n, C, H, W)`` float images, for a detector fitted on images."""
+    check_is_fitted(detector)
+    if getattr(detector, "image_shape_", None) is None:
+        raise ValueError(f"{type(detector).__name__} was fitted on tabular data, not images")
+    return np.asarray(X, dtype=np.float64).reshape(-1, *detector.image_shape_)
+
+
+def _unit_range(detector, images: np.ndarray) -> np.ndarray:
+    """Map images from the training range (``shift_ +- scale_``) to [0, 1]."""
+    low = detector.shift_[0] - detector.scale_[0]
+    return np.clip((images - low) / (2 * detector.scale_[0]), 0.0, 1.0)
+
+
+def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
+    """Blend anomaly maps as a heat map over images.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W)
+        Images with values in [0, 1]; ``C`` is 1 or 3.
+    maps : array-like of shape (n, C, H, W) or (n, H, W)
+        Non-negative anomaly maps (e.g. ``detector.anomaly_map``); channels
+        are averaged.
+    vmax : float, default=None
+        Map value drawn at full heat; ``None`` = the 99th percentile of all
+        ``maps``, one scale for every image.
+    alpha : float, default=0.6
+        Opacity of the hottest colour; cool regions show the image.
+    cmap : str, default="jet"
+        Matplotlib colour map.
+
+    Returns
+    -------
+    overlay : ndarray of shape (n, 3, H, W), values in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.plot import anomaly_overlay
+    >>> images = np.zeros((2, 1, 8, 8))
+    >>> maps = np.zeros((2, 1, 8, 8)); maps[1, 0, 2:4, 2:4] = 1.0
+    >>> overlay = anomaly_overlay(images, maps)
+    >>> overlay.shape, float(overlay[0].max()), bool(overlay[1].max() > 0)
+    ((2, 3, 8, 8), 0.0, True)
+    """
+    from matplotlib import colormaps
+
+    images = np.asarray(images, dtype=np.float64)
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim == 4:
+        maps = maps.mean(axis=1)
+    if vmax is None:
+        vmax = float(np.percentile(maps, 99))
+    heat = np.clip(maps / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(maps)
+    colours = colormaps[cmap](heat)[..., :3]  # (n, H, W, 3)
+    colours = np.moveaxis(colours, -1, 1)
+    rgb = np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
+    weight = alpha * heat[:, None]
+    return (1.0 - weight) * rgb + weight * colours
+
+
+def _rows(detector, X, vmax):
+    images = _images_of(detector, X)
+    inputs = _unit_range(detector, images)
+    recons = _unit_range(detector, detector.reconstruct(images))
+    maps = detector.anomaly_map(images) / (2 * detector.scale_[0])  # in units of the range
+    return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax)
+
+
+def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None):
+    """A grid of inputs, reconstructions and anomaly-map overlays.
+
+    Three rows (``torchvision.utils.make_grid``): the images ``X``, the
+    detector's reconstructions, and the anomaly maps over the inputs.
+
+    Parameters
+    ----------
+    detector : fitted skanomaly detector
+        Fitted on images.
+    X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
+        Images, in the units used for ``fit``.
+    path : str or path-like, default=None
+        Also write the grid there as a PNG (``torchvision.utils.save_image``).
+    vmax : float, default=None
+        Anomaly-map value at full heat, as a fraction of the training range;
+        see :func:`anomaly_overlay`.
+    upscale : int, default=None
+        Pixel repetition factor; ``None`` makes each image at least 64
+        pixels high so small images stay visible.
+
+    Returns
+    -------
+    grid : ndarray of shape (3, H', W'), values in [0, 1]
+        The RGB picture.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import GANomalyDetector
+    >>> from skanomaly.plot import reconstruction_grid
+    >>> X = np.random.default_rng(0).random((32, 1, 8, 8))
+    >>> detector = GANomalyDetector(n_epochs=1, n_filters=8, random_state=0).fit(X)
+    >>> reconstruction_grid(detector, X[:4], upscale=1).shape
+    (3, 32, 42)
+    """
+    from torchvision.utils import make_grid, save_image
+
+    inputs, recons, overlays = _rows(detector, X, vmax)
+    rgb = [np.repeat(a, 3, axis=1) if a.shape[1] == 1 else a for a in (inputs, recons)]
+    tiles = torch.from_numpy(np.concatenate([*rgb, overlays]).astype(np.float32))
+    if upscale is None:
+        upscale = max(1, math.ceil(64 / tiles.shape[-2]))
+    if upscale > 1:
+        tiles = tiles.repeat_interleave(upscale, dim=-2).repeat_interleave(upscale, dim=-1)
+    grid = make_grid(tiles, nrow=len(inputs), padding=2, pad_value=1.0)
+    if path is not None:
+        save_image(grid, path)
+    return grid.numpy()
+
+
+def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None):
+    """Figure of inputs, reconstructions and anomaly-map overlays, one column per image.
+
+    Parameters
+    ----------
+    detector : fitted skanomaly detector
+        Fitted on images.
+    X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
+        Images, in the units used for ``fit``.
+    titles : list of str, default=None
+        One title per column (e.g. the score); ``None`` = the anomaly score.
+    vmax : float, default=None
+        See :func:`reconstruction_grid`.
+    figsize : (float, float), default=None
+        ``None`` = 1.3 inches per image.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import GANomalyDetector
+    >>> from skanomaly.plot import plot_reconstructions
+    >>> X = np.random.default_rng(0).random((32, 1, 8, 8))
+    >>> detector = GANomalyDetector(n_epochs=1, n_filters=8, random_state=0).fit(X)
+    >>> fig = plot_reconstructions(detector, X[:3])
+    >>> len(fig.axes)
+    9
+    """
+    from matplotlib.figure import Figure
+
+    inputs, recons, overlays = _rows(detector, X, vmax)
+    n = len(inputs)
+    if titles is None:
+        titles = [f"{s:.3g}" for s in -detector.score_samples(_images_of(detector, X))]
+    fig = Figure(figsize=figsize or (1.3 * n + 0.9, 4.2), layout="constrained")
+    axes = fig.subplots(3, n, squeeze=False)
+    for row, (label, images) in enumerate(
+        (("input", inputs), ("reconstruction", recons), ("anomaly map", overlays))
+    ):
+        for col in range(n):
+            ax = axes[row, col]
+            image = np.moveaxis(images[col], 0, -1)
+            if image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(titles[col], fontsize=8)
+        axes[row, 0].set_ylabel(label, fontsize=8)
+    return fig
+
+
+def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
+    """Histogram of anomaly scores, one colour per class.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Anomaly scores, higher = more abnormal (``-detector.score_samples(X)``).
+    y : array-like of shape (n,), default=None
+        ``1`` anomaly, ``0`` normal; ``None`` = one histogram.
+    threshold : float, default=None
+        Drawn as a vertical line (e.g. ``-detector.offset_``).
+    bins : int, default=30
+        Bins shared by the classes.
+    ax : matplotlib Axes, default=None
+        Draw there; ``None`` = a new figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skanomaly.plot import plot_score_histogram
+    >>> fig = plot_score_histogram([0.1, 0.2, 0.9, 1.1], [0, 0, 1, 1], threshold=0.5)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['threshold', 'normal (2)', 'anomaly (2)']
+    """
+    from matplotlib.figure import Figure
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if ax is None:
+        fig = Figure(figsize=(6, 3.5), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    edges = np.histogram_bin_edges(scores, bins=bins)
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", label="threshold")
+    if y is None:
+        ax.hist(scores, bins=edges, color="tab:blue", label=f"all ({len(scores)})")
+    else:
+        y = np.asarray(y)
+        for value, name, colour in ((0, "normal", "tab:blue"), (1, "anomaly", "tab:red")):
+            part = scores[y == value]
+            ax.hist(part, bins=edges, alpha=0.6, color=colour, label=f"{name} ({len(part)})")
+    ax.set_xlabel("anomaly score (higher = more abnormal)")
+    ax.set_ylabel("images" if y is None else "count")
+    ax.legend()
+    return fig
+
+
+def plot_history(history, *, figsize=None):
+    """Training loss curves, one panel per loss.
+
+    Parameters
+    ----------
+    history : dict of str to list of float, or a fitted detector
+        ``detector.history_`` (or the detector itself).
+    figsize : (float, float), default=None
+        ``None`` = 2.6 inches per panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skanomaly.plot import plot_history
+    >>> fig = plot_history({"loss_d": [0.7, 0.5, 0.4], "loss_g": [3.0, 2.0, 1.5]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss_d', 'loss_g']
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(history, dict):
+        check_is_fitted(history)
+        history = history.history_
+    if not history:
+        raise ValueError("the history holds no losses")
+    n = len(history)
+    columns = min(n, 3)
+    rows = math.ceil(n / columns)
+    fig = Figure(figsize=figsize or (2.6 * columns + 0.4, 2.2 * rows + 0.3), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, values) in zip(axes, history.items(), strict=False):
+        ax.plot(np.arange(1, len(values) + 1), values)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return fig
