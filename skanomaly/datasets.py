@@ -117,6 +117,7 @@ def load_odds(name_or_path: str | os.PathLike, data_home: str | os.PathLike | No
     ((214, 9), 9)
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     given = Path(name_or_path).expanduser()
     if given.suffix == ".mat" or given.is_file() or len(given.parts) > 1:
@@ -134,7 +135,7 @@ def load_odds(name_or_path: str | os.PathLike, data_home: str | os.PathLike | No
         )
     try:
         mat = loadmat(path)
-    except (ValueError, NotImplementedError, OSError) as exc:
+    except (MatReadError, ValueError, NotImplementedError, OSError) as exc:
         # NotImplementedError: MATLAB v7.3 (HDF5) files, which scipy does not read.
         raise ValueError(f"{path} is not a readable MATLAB .mat file: {exc}") from exc
     missing = [key for key in ("X", "y") if key not in mat]

@@ -1,0 +1,291 @@
+"""skanomaly.datasets: loaders, their errors, and the one-class splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+from PIL import Image
+from scipy.io import savemat
+
+from skanomaly.datasets import (
+    get_data_home,
+    is_normal_class,
+    load_fashion_mnist,
+    load_image_folder,
+    load_mnist,
+    load_odds,
+    one_class_anomaly_split,
+    one_class_split,
+    write_image_folder,
+)
+
+
+# ----------------------------------------------------------------------
+# data home
+# ----------------------------------------------------------------------
+def test_data_home_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKANOMALY_DATA", str(tmp_path / "env"))
+    assert get_data_home(tmp_path / "arg") == tmp_path / "arg"
+    assert get_data_home() == tmp_path / "env"
+    monkeypatch.delenv("SKANOMALY_DATA")
+    assert get_data_home().name == "skanomaly_data"
+    assert "~" not in str(get_data_home())
+
+
+# ----------------------------------------------------------------------
+# ODDS
+# ----------------------------------------------------------------------
+@pytest.fixture
+def odds_home(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "odds").mkdir()
+    X = rng.normal(size=(30, 3))
+    y = (np.arange(30) < 4).astype(float)[:, None]  # ODDS stores y as an (n, 1) float column
+    savemat(tmp_path / "odds" / "toy.mat", {"X": X, "y": y})
+    return tmp_path, X, y.ravel()
+
+
+def test_load_odds_by_name_path_and_env(odds_home, monkeypatch):
+    home, X, y = odds_home
+    X1, y1 = load_odds("toy", data_home=home)
+    np.testing.assert_array_equal(X1, X)
+    np.testing.assert_array_equal(y1, y)
+    assert X1.dtype == np.float64 and y1.dtype == np.int64 and y1.ndim == 1
+
+    X2, _ = load_odds(home / "odds" / "toy.mat")
+    np.testing.assert_array_equal(X2, X)
+
+    monkeypatch.setenv("SKANOMALY_DATA", str(home))
+    X3, _ = load_odds("toy")
+    np.testing.assert_array_equal(X3, X)
+
+
+def test_load_odds_missing_file_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"odds.*nothere\.mat"):
+        load_odds("nothere", data_home=tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_odds(tmp_path / "nothere.mat")
+
+
+def test_load_odds_missing_keys(tmp_path):
+    savemat(tmp_path / "bad.mat", {"X": np.zeros((3, 2)), "labels": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"no y variable.*found \['X', 'labels'\]"):
+        load_odds(tmp_path / "bad.mat")
+
+
+def test_load_odds_not_a_mat_file(tmp_path):
+    (tmp_path / "junk.mat").write_text("not a matlab file")
+    with pytest.raises(ValueError, match="not a readable MATLAB"):
+        load_odds(tmp_path / "junk.mat")
+
+
+def test_load_odds_length_mismatch(tmp_path):
+    savemat(tmp_path / "short.mat", {"X": np.zeros((3, 2)), "y": np.zeros((2, 1))})
+    with pytest.raises(ValueError, match="one label per row"):
+        load_odds(tmp_path / "short.mat")
+
+
+@pytest.mark.parametrize(
+    "name, shape, n_outliers", [("glass", (214, 9), 9), ("breastw", (683, 9), 239)]
+)
+def test_load_odds_shared_copy(name, shape, n_outliers):
+    root = shared_dataset("odds", f"{name}.mat").parent.parent
+    X, y = load_odds(name, data_home=root)
+    assert X.shape == shape
+    assert set(np.unique(y)) == {0, 1} and y.sum() == n_outliers
+
+
+# ----------------------------------------------------------------------
+# MNIST / Fashion-MNIST
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "loader, folder", [(load_fashion_mnist, "FashionMNIST"), (load_mnist, "MNIST")]
+)
+def test_mnist_like_missing_files_say_where_to_put_them(loader, folder, tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        loader(tmp_path, download=False)
+    message = str(info.value)
+    assert str(tmp_path / folder / "raw") in message
+    assert "train-images-idx3-ubyte" in message
+
+
+def test_load_fashion_mnist_shared_copy():
+    root = shared_dataset("FashionMNIST", "raw").parent.parent
+    X, y = load_fashion_mnist(root, train=False, download=False)
+    assert X.shape == (10000, 28, 28) and X.dtype == np.uint8
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), np.full(10, 1000))
+
+
+# ----------------------------------------------------------------------
+# Image folders
+# ----------------------------------------------------------------------
+def test_is_normal_class_rule():
+    normal = ["0.normal", "good", "Normal", "normal_parts", "GOOD_samples"]
+    anomalous = ["1.abnormal", "Abnormal", "crack", "scratch", "defect"]
+    assert all(is_normal_class(n) for n in normal)
+    assert not any(is_normal_class(n) for n in anomalous)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """8 normal training images; test: 3 normal, 2 anomalous (10x12 pixels)."""
+    rng = np.random.default_rng(0)
+    X_train = rng.integers(0, 256, size=(8, 10, 12), dtype=np.uint8)
+    X_test = rng.integers(0, 256, size=(5, 10, 12), dtype=np.uint8)
+    y_test = np.array([1, 0, 0, 1, 0])
+    root = write_image_folder(tmp_path / "data", X_train, X_test, y_test)
+    return root, X_train, X_test, y_test
+
+
+def test_image_folder_round_trip(folder):
+    root, X_train, X_test, y_test = folder
+    train = load_image_folder(root / "train")
+    assert train.images.shape == (8, 1, 10, 12) and train.images.dtype == np.float32
+    np.testing.assert_array_equal(np.round(train.images[:, 0] * 255), X_train)
+    np.testing.assert_array_equal(train.target, np.zeros(8))
+
+    test = load_image_folder(root / "test")
+    assert test.classes == ["0.normal", "1.abnormal"]
+    np.testing.assert_array_equal(test.target, [0, 0, 0, 1, 1])
+    # rows, labels and paths line up: the abnormal folder holds the y_test == 1 images
+    expected = np.r_[X_test[y_test == 0], X_test[y_test == 1]]
+    np.testing.assert_array_equal(np.round(test.images[:, 0] * 255), expected)
+    assert [p.split("/")[-2] for p in test.paths] == ["0.normal"] * 3 + ["1.abnormal"] * 2
+
+
+def test_image_folder_mvtec_layout(tmp_path):
+    for name in ("good", "crack", "scratch"):
+        (tmp_path / name).mkdir()
+        Image.new("L", (9, 9), 100).save(tmp_path / name / "a.png")
+    data = load_image_folder(tmp_path)
+    assert data.classes == ["crack", "good", "scratch"]
+    np.testing.assert_array_equal(data.target, [1, 0, 1])
+
+
+def test_image_folder_flat_has_no_labels(tmp_path):
+    for i in range(3):
+        Image.new("L", (8, 8), 10 * i).save(tmp_path / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    data = load_image_folder(tmp_path)
+    assert data.target is None and data.classes == []
+    assert data.images.shape == (3, 1, 8, 8)
+    np.testing.assert_allclose(data.images[:, 0, 0, 0], np.array([0, 10, 20]) / 255)
+
+
+def test_image_folder_resize_and_channels(tmp_path):
+    Image.new("RGB", (20, 16), (255, 0, 0)).save(tmp_path / "red.png")
+    Image.new("L", (30, 30), 255).save(tmp_path / "white.png")
+    rgb = load_image_folder(tmp_path, image_size=12)
+    assert rgb.images.shape == (2, 3, 12, 12)  # one colour image: everything RGB
+    np.testing.assert_allclose(rgb.images[0, :, 5, 5], [1, 0, 0])
+    grey = load_image_folder(tmp_path, image_size=(8, 10), grayscale=True)
+    assert grey.images.shape == (2, 1, 8, 10)
+    assert load_image_folder(tmp_path, image_size=8, grayscale=False).images.shape[1] == 3
+
+
+def test_image_folder_grey_images_stay_grey(folder):
+    root = folder[0]
+    assert load_image_folder(root / "train", grayscale=None).images.shape[1] == 1
+    assert load_image_folder(root / "train", grayscale=False).images.shape[1] == 3
+
+
+def test_image_folder_errors(tmp_path, folder):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_image_folder(tmp_path / "missing")
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(NotADirectoryError):
+        load_image_folder(tmp_path / "file.png")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        load_image_folder(empty)
+    (empty / "readme.txt").write_text("no images here")
+    with pytest.raises(ValueError, match="no images"):
+        load_image_folder(empty)
+
+    classes = tmp_path / "classes"
+    (classes / "good").mkdir(parents=True)
+    (classes / "bad").mkdir()
+    Image.new("L", (8, 8)).save(classes / "good" / "a.png")
+    with pytest.raises(ValueError, match="bad"):  # an empty class folder is named
+        load_image_folder(classes)
+
+    with pytest.raises(ValueError, match="pass .*train"):  # the data set root
+        load_image_folder(folder[0])
+
+
+def test_image_folder_unreadable_image_is_named(folder):
+    root = folder[0]
+    broken = root / "train" / "0.normal" / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+        load_image_folder(root / "train")
+
+
+def test_image_folder_size_mismatch(tmp_path):
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+    Image.new("L", (9, 8)).save(tmp_path / "b.png")
+    with pytest.raises(ValueError, match=r"differ in size.*b.png is 8x9.*image_size"):
+        load_image_folder(tmp_path)
+    assert load_image_folder(tmp_path, image_size=8).images.shape == (2, 1, 8, 8)
+
+
+def test_write_image_folder_scales_float_range(tmp_path):
+    X = np.array([[[0.0, 16.0]] * 8] * 2)  # digits-like range 0..16, 8x2
+    X = np.concatenate([X, X], axis=2)  # 8x4
+    X = np.concatenate([X, X], axis=2)  # 8x8
+    root = write_image_folder(tmp_path, X)
+    data = load_image_folder(root / "train")
+    assert data.images.min() == 0.0 and data.images.max() == 1.0
+    with pytest.raises(ValueError, match="y_test"):
+        write_image_folder(tmp_path, X, X)
+
+
+def test_write_image_folder_rgb(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 256, size=(2, 3, 8, 9), dtype=np.uint8)
+    data = load_image_folder(write_image_folder(tmp_path, X) / "train")
+    np.testing.assert_array_equal(np.round(data.images * 255), X)
+
+
+# ----------------------------------------------------------------------
+# One-class splits
+# ----------------------------------------------------------------------
+@pytest.fixture
+def labelled():
+    # distinct values in train and test, so a leak shows
+    y_train = np.repeat(np.arange(3), 4)
+    y_test = np.repeat(np.arange(3), 2)
+    X_train = np.arange(12)[:, None] * np.ones((1, 2))
+    X_test = 100 + np.arange(6)[:, None] * np.ones((1, 2))
+    return X_train, y_train, X_test, y_test
+
+
+def test_one_class_split(labelled):
+    X_train, y_train, X_test, y_test = labelled
+    X_fit, X_eval, y_eval = one_class_split(X_train, y_train, X_test, y_test, 1)
+    np.testing.assert_array_equal(X_fit[:, 0], [4, 5, 6, 7])
+    np.testing.assert_array_equal(X_eval, X_test)
+    np.testing.assert_array_equal(y_eval, [1, 1, 0, 0, 1, 1])
+    assert not np.isin(X_fit, X_eval).any()
+
+
+def test_one_class_anomaly_split(labelled):
+    X_train, y_train, X_test, y_test = labelled
+    X_fit, X_eval, y_eval = one_class_anomaly_split(X_train, y_train, X_test, y_test, 2)
+    np.testing.assert_array_equal(X_fit[:, 0], np.arange(8))
+    np.testing.assert_array_equal(X_eval, X_test)
+    np.testing.assert_array_equal(y_eval, [0, 0, 0, 0, 1, 1])
+    assert not np.isin(X_fit, X_eval).any()
+
+
+@pytest.mark.parametrize("split", [one_class_split, one_class_anomaly_split])
+def test_split_errors(split, labelled):
+    X_train, y_train, X_test, y_test = labelled
+    with pytest.raises(ValueError, match="not among the training labels"):
+        split(X_train, y_train, X_test, y_test, 7)
+    with pytest.raises(ValueError, match="one label per row of X_test"):
+        split(X_train, y_train, X_test, y_test[:-1], 0)
