@@ -1,0 +1,101 @@
+"""skanomaly.plot: grids, overlays, histograms and loss curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skanomaly import GANomalyDetector
+from skanomaly.plot import (
+    anomaly_overlay,
+    plot_history,
+    plot_reconstructions,
+    plot_score_histogram,
+    reconstruction_grid,
+)
+
+
+@pytest.fixture(scope="module")
+def image_detector():
+    X = np.random.default_rng(0).uniform(0, 16, size=(24, 1, 8, 10))  # digits-like range
+    detector = GANomalyDetector(n_epochs=2, n_filters=4, batch_size=8, random_state=0)
+    return detector.fit(X), X
+
+
+def test_overlay_leaves_cool_regions_as_the_image():
+    images = np.full((2, 1, 6, 6), 0.3)
+    maps = np.zeros((2, 1, 6, 6))
+    maps[1, 0, 1, 2] = 2.0
+    overlay = anomaly_overlay(images, maps, vmax=1.0, alpha=0.5)
+    assert overlay.shape == (2, 3, 6, 6)
+    np.testing.assert_allclose(overlay[0], 0.3)  # no anomaly: grey image in RGB
+    np.testing.assert_allclose(np.delete(overlay[1].reshape(3, -1), 8, axis=1), 0.3)
+    assert not np.allclose(overlay[1, :, 1, 2], 0.3)  # the hot pixel is coloured
+    assert overlay.min() >= 0 and overlay.max() <= 1
+
+
+def test_overlay_shares_one_scale_across_images():
+    images = np.zeros((2, 3, 4, 4))
+    maps = np.ones((2, 4, 4))
+    maps[0] *= 0.1  # a weak map must stay cooler than a strong one
+    overlay = anomaly_overlay(images, maps)
+    assert overlay[0].sum() < overlay[1].sum()
+
+
+def test_reconstruction_grid_layout_and_png(image_detector, tmp_path):
+    detector, X = image_detector
+    path = tmp_path / "grid.png"
+    grid = reconstruction_grid(detector, X[:5], path, upscale=2)
+    # 3 rows of 5 images 16x20 (8x10 upscaled), make_grid padding 2
+    assert grid.shape == (3, 3 * 18 + 2, 5 * 22 + 2)
+    assert grid.min() >= 0 and grid.max() <= 1
+    with Image.open(path) as image:
+        assert image.size == (5 * 22 + 2, 3 * 18 + 2)
+    # the first row shows the inputs, scaled from the training range to [0, 1]
+    first = grid[0, 2:18:2, 2:22:2]
+    np.testing.assert_allclose(first, (X[0, 0] - X.min()) / np.ptp(X), atol=1e-6)
+
+
+def test_reconstruction_grid_default_upscale(image_detector):
+    detector, X = image_detector
+    assert reconstruction_grid(detector, X[:1]).shape[1] >= 3 * 64
+
+
+def test_plot_reconstructions(image_detector, tmp_path):
+    detector, X = image_detector
+    fig = plot_reconstructions(detector, X[:4], titles=list("abcd"))
+    assert len(fig.axes) == 12
+    assert [ax.get_title() for ax in fig.axes[:4]] == list("abcd")
+    assert fig.axes[4].get_ylabel() == "reconstruction"
+    fig.savefig(tmp_path / "fig.png")
+    default = plot_reconstructions(detector, X[:2])
+    expected = -detector.score_samples(X[:2])
+    assert [float(ax.get_title()) for ax in default.axes[:2]] == pytest.approx(expected, rel=1e-2)
+
+
+def test_plots_refuse_tabular_detectors():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    detector = GANomalyDetector(n_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="tabular"):
+        reconstruction_grid(detector, X)
+
+
+def test_score_histogram_by_class():
+    scores = np.r_[np.zeros(5), np.ones(3)]
+    fig = plot_score_histogram(scores, [0] * 5 + [1] * 3, threshold=0.5, bins=4)
+    ax = fig.axes[0]
+    heights = [sum(p.get_height() for p in container) for container in ax.containers]
+    assert heights == [5, 3]
+    assert ax.lines[0].get_xdata()[0] == 0.5
+    single = plot_score_histogram(scores)
+    assert sum(p.get_height() for p in single.axes[0].containers[0]) == 8
+
+
+def test_plot_history(image_detector):
+    detector, _ = image_detector
+    fig = plot_history(detector)
+    assert [ax.get_title() for ax in fig.axes] == list(detector.history_)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), detector.history_["loss_d"])
+    with pytest.raises(ValueError, match="no losses"):
+        plot_history({})
