@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from .conftest import DETECTOR_CLASSES, fast
+from .conftest import DETECTOR_CLASSES, TEST_DEVICE, fast
 
 
 @parametrize_with_checks([fast(cls) for cls in DETECTOR_CLASSES])
@@ -71,7 +71,7 @@ def test_outputs_and_threshold(detector_class, blobs):
     assert set(detector.history_) and all(
         len(values) == detector.n_epochs_ for values in detector.history_.values()
     )
-    assert detector.device_ == "cpu"
+    assert detector.device_ == TEST_DEVICE
 
 
 def test_score_independent_of_batch(detector_class, blobs):
