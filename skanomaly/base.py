@@ -535,7 +535,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Pickling: network state travels on the CPU, comes back on a live device.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name, value in state.items():
             if isinstance(value, nn.Module) and any(
                 p.device.type != "cpu" for p in value.parameters()
