@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_dataset
 from PIL import Image
 from scipy.io import savemat
 
@@ -19,6 +18,8 @@ from skanomaly.datasets import (
     one_class_split,
     write_image_folder,
 )
+
+from .conftest import shared_dataset
 
 
 # ----------------------------------------------------------------------
