@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the detectors on embedded digits and report ROC-AUC",
         description="Train the detectors on one digit of scikit-learn's 8x8 digits (the others "
         "are the anomalies), print a ROC-AUC table and write pictures of the most and least "
-        "anomalous test images. About a minute on two CPU cores.",
+        "anomalous test images. About a minute per detector on two idle CPU cores.",
     )
     demo.add_argument("--output", default="skanomaly-demo", help="folder for the pictures")
     demo.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
