@@ -200,8 +200,10 @@ def _score(args) -> int:
             f"{height}x{width} images; resize them, or train with --image-size {height}x{width}"
         )
     start = time.perf_counter()
-    anomaly_scores = -detector.score_samples(data.images)
-    flagged = detector.predict(data.images) == -1
+    normality = detector.score_samples(data.images)
+    anomaly_scores = -normality
+    # predict()'s rule, without scoring twice (AnoGAN's latent search is slow)
+    flagged = normality - detector.offset_ < 0
     elapsed = time.perf_counter() - start
 
     output = Path(args.output)
