@@ -1,0 +1,1010 @@
+"""Benchmark skanomaly's detectors against PyOD and scikit-learn, side by side.
+
+One run evaluates every contender on the same splits:
+
+- **tabular** (PyOD's benchmark protocol): ODDS ``breastw``, ``glass`` and
+  ``shuttle`` (a stratified subsample) plus scikit-learn's breast cancer
+  (malignant = outlier); a 60/40 stratified split per seed, features
+  standardised on the training part (``pyod.utils.utility.standardizer``),
+  every detector fitted on the contaminated training part, ROC-AUC and
+  average precision on the test part, fit and score seconds;
+- **images** (one-class protocol): each class of Fashion-MNIST and of
+  scikit-learn's digits is the normal class in turn; train on (a subsample
+  of) that class's training images, test on a fixed test subsample where
+  every other class is anomalous; ROC-AUC per class and its mean.
+
+It writes ``results.csv`` (one row per fit), ``results.md`` (tables, the
+issue's targets computed from the results, the machine and the command) and
+two plots into the output folder. Run it with
+``python benchmarks/run_benchmark.py`` (``--quick`` for a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PROFILES", "Contender", "Profile", "contenders", "main", "run_benchmark"]
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+OUR_DETECTORS = ("AnoGANDetector", "EGBADDetector", "GANomalyDetector")
+OUR_NAMES = tuple(name.removesuffix("Detector") + " (skanomaly)" for name in OUR_DETECTORS)
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+TABULAR_SETS = ("breastw", "glass", "shuttle", "breast_cancer")
+IMAGE_SETS = ("fashion_mnist", "digits")
+
+
+# ----------------------------------------------------------------------
+# What to run: profiles.
+# ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and settings of one benchmark run.
+
+    ``ours_*`` and ``pyod_*`` hold constructor parameters; an empty dict
+    means the library's defaults. Parameters a detector does not have are
+    skipped, so one dict serves all three skanomaly detectors.
+    """
+
+    name: str
+    tabular_sets: tuple[str, ...] = TABULAR_SETS
+    tabular_seeds: int = 3
+    shuttle_rows: int = 5000
+    ours_tabular: dict = field(default_factory=dict)
+    pyod_tabular: dict = field(default_factory=dict)
+    image_sets: tuple[str, ...] = IMAGE_SETS
+    image_seeds: int = 1
+    image_classes: tuple[int, ...] | None = None
+    fashion_train_per_class: int = 1000
+    fashion_test: int = 2000
+    ours_image: dict = field(default_factory=dict)
+    pyod_image: dict = field(default_factory=dict)
+    image_contenders: tuple[str, ...] = ()
+
+
+# Everything the CPU can afford in about 25 minutes on 2 cores; tabular runs
+# use every library's defaults (PyOD's AnoGAN too, whose time is a target).
+_CPU_FULL = Profile(
+    name="full",
+    ours_image={"n_epochs": 15, "n_filters": 16},
+    pyod_image={
+        "AnoGAN (PyOD)": {"epochs": 20, "epochs_query": 10},
+        "ALAD (PyOD)": {"epochs": 20},
+    },
+    fashion_train_per_class=600,
+    fashion_test=1000,
+    image_contenders=(*OUR_NAMES, "AutoEncoder (PyOD)", "IsolationForest (sklearn)"),
+)
+
+# With a GPU the image networks get the library defaults and more data.
+_GPU_FULL = Profile(
+    name="full-gpu",
+    image_seeds=3,
+    fashion_train_per_class=2000,
+    fashion_test=5000,
+    pyod_image={
+        "AnoGAN (PyOD)": {"epochs": 50, "epochs_query": 20},
+        "ALAD (PyOD)": {"epochs": 50},
+    },
+    image_contenders=(
+        *OUR_NAMES,
+        "AnoGAN (PyOD)",
+        "ALAD (PyOD)",
+        "AutoEncoder (PyOD)",
+        "IsolationForest (sklearn)",
+    ),
+)
+
+# A smoke test: every code path, tiny data, a few steps.
+_QUICK = Profile(
+    name="quick",
+    tabular_sets=("glass", "breast_cancer"),
+    tabular_seeds=1,
+    ours_tabular={"n_epochs": 2},
+    pyod_tabular={
+        "AnoGAN (PyOD)": {"epochs": 2, "epochs_query": 2},
+        "ALAD (PyOD)": {"epochs": 2},
+        "AutoEncoder (PyOD)": {"epoch_num": 2},
+    },
+    image_classes=(0, 1),
+    fashion_train_per_class=64,
+    fashion_test=200,
+    ours_image={"n_epochs": 1, "n_filters": 8},
+    image_contenders=("GANomaly (skanomaly)", "AutoEncoder (PyOD)", "IsolationForest (sklearn)"),
+    pyod_image={"AutoEncoder (PyOD)": {"epoch_num": 1}},
+)
+
+PROFILES = {"full": _CPU_FULL, "full-gpu": _GPU_FULL, "quick": _QUICK}
+
+
+# ----------------------------------------------------------------------
+# Who runs: contenders.
+# ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Contender:
+    """A detector in the benchmark.
+
+    ``make(params, seed, device)`` returns an unfitted estimator;
+    ``anomaly_score(estimator, X)`` its scores, higher = more abnormal;
+    ``images_as`` says whether it gets images as ``"arrays"`` (n, C, H, W)
+    or ``"rows"`` of flattened pixels in [0, 1]; ``seeds_global_torch``
+    marks models that draw from the global torch generator (PyOD's GANs),
+    which the runner then seeds inside a fork.
+    """
+
+    name: str
+    family: str
+    make: Callable
+    anomaly_score: Callable
+    images_as: str = "rows"
+    counterpart: str | None = None
+    seeds_global_torch: bool = False
+
+
+def _negated_score_samples(estimator, X):
+    return -np.asarray(estimator.score_samples(X), dtype=np.float64)
+
+
+def _pyod_decision_function(estimator, X):
+    return np.asarray(estimator.decision_function(X), dtype=np.float64)
+
+
+def _accepted(estimator_cls, params: dict) -> dict:
+    """The entries of ``params`` that ``estimator_cls`` takes."""
+    names = estimator_cls._get_param_names()
+    return {key: value for key, value in params.items() if key in names}
+
+
+def _our_contender(class_name: str) -> Contender | None:
+    import skanomaly
+
+    cls = getattr(skanomaly, class_name, None)
+    if cls is None:
+        return None
+
+    def make(params, seed, device):
+        return cls(**_accepted(cls, {**params, "random_state": seed, "device": device}))
+
+    return Contender(
+        name=class_name.removesuffix("Detector") + " (skanomaly)",
+        family="skanomaly",
+        make=make,
+        anomaly_score=_negated_score_samples,
+        images_as="arrays",
+    )
+
+
+def contenders() -> list[Contender]:
+    """Every detector of the benchmark; skanomaly's missing from this build are left out."""
+    from pyod.models.alad import ALAD
+    from pyod.models.anogan import AnoGAN
+    from pyod.models.auto_encoder import AutoEncoder
+    from pyod.models.ecod import ECOD
+    from pyod.models.iforest import IForest
+    from sklearn.ensemble import IsolationForest
+
+    ours = [c for c in map(_our_contender, OUR_DETECTORS) if c is not None]
+
+    def make_autoencoder(params, seed, device):
+        return AutoEncoder(**{"verbose": 0, **params, "random_state": seed, "device": device})
+
+    pyod = [
+        Contender(
+            "AnoGAN (PyOD)",
+            "PyOD",
+            lambda params, seed, device: AnoGAN(**params, device=device),
+            _pyod_decision_function,
+            counterpart="AnoGAN (skanomaly)",
+            seeds_global_torch=True,
+        ),
+        Contender(
+            "ALAD (PyOD)",
+            "PyOD",
+            lambda params, seed, device: ALAD(**params, device=device),
+            _pyod_decision_function,
+            counterpart="EGBAD (skanomaly)",
+            seeds_global_torch=True,
+        ),
+        Contender("AutoEncoder (PyOD)", "PyOD", make_autoencoder, _pyod_decision_function),
+        Contender(
+            "IForest (PyOD)",
+            "PyOD",
+            lambda params, seed, device: IForest(**params, random_state=seed),
+            _pyod_decision_function,
+        ),
+        Contender(
+            "ECOD (PyOD)",
+            "PyOD",
+            lambda params, seed, device: ECOD(**params),
+            _pyod_decision_function,
+        ),
+        Contender(
+            "IsolationForest (sklearn)",
+            "scikit-learn",
+            lambda params, seed, device: IsolationForest(**params, random_state=seed),
+            _negated_score_samples,
+        ),
+    ]
+    return ours + pyod
+
+
+def _params_for(contender: Contender, ours: dict, pyod: dict) -> dict:
+    return dict(ours) if contender.family == "skanomaly" else dict(pyod.get(contender.name, {}))
+
+
+# ----------------------------------------------------------------------
+# Data.
+# ----------------------------------------------------------------------
+def _load_tabular(name: str, data_dir: Path, shuttle_rows: int):
+    """``X, y`` (1 = outlier) of a tabular set, or ``None`` when its file is absent."""
+    if name == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        X, y = load_breast_cancer(return_X_y=True)
+        return X, (y == 0).astype(int)  # malignant is the minority, the outlier class
+    path = data_dir / "odds" / f"{name}.mat"
+    if not path.exists():
+        return None
+    from scipy.io import loadmat
+
+    mat = loadmat(path)
+    X, y = np.asarray(mat["X"], dtype=np.float64), np.asarray(mat["y"]).ravel().astype(int)
+    if name == "shuttle" and len(X) > shuttle_rows:
+        from sklearn.model_selection import train_test_split
+
+        # One fixed stratified subsample: every seed and detector sees the same rows.
+        X, _, y, _ = train_test_split(X, y, train_size=shuttle_rows, stratify=y, random_state=0)
+    return X, y
+
+
+def _one_class_tasks(name: str, profile: Profile, data_dir: Path, seed: int):
+    """Yield ``(class_index, class_name, X_train, X_test, y_test)`` for each normal class.
+
+    Images come as float arrays of shape (n, 1, H, W) in their original
+    units; ``y_test`` is 1 for the other classes (anomalies).
+    """
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(seed)
+    if name == "fashion_mnist":
+        if not (data_dir / "FashionMNIST" / "raw").exists():
+            return
+        from torchvision.datasets import FashionMNIST
+
+        train = FashionMNIST(str(data_dir), train=True, download=False)
+        test = FashionMNIST(str(data_dir), train=False, download=False)
+        X_all, y_all = train.data.numpy(), train.targets.numpy()
+        # A fixed stratified test subsample, the same for every class and seed.
+        X_test, _, y_test_class, _ = train_test_split(
+            test.data.numpy(),
+            test.targets.numpy(),
+            train_size=profile.fashion_test,
+            stratify=test.targets.numpy(),
+            random_state=0,
+        )
+        names, n_train = FASHION_CLASSES, profile.fashion_train_per_class
+    elif name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        X_all, X_test, y_all, y_test_class = train_test_split(
+            digits.images, digits.target, test_size=0.4, stratify=digits.target, random_state=seed
+        )
+        names, n_train = [str(d) for d in range(10)], None
+    else:
+        raise ValueError(f"unknown image set {name!r}")
+    classes = profile.image_classes if profile.image_classes is not None else range(10)
+    for c in classes:
+        members = np.flatnonzero(y_all == c)
+        if n_train is not None and len(members) > n_train:
+            members = rng.choice(members, size=n_train, replace=False)
+        yield (
+            c,
+            names[c],
+            X_all[members].astype(np.float32)[:, None],
+            X_test.astype(np.float32)[:, None],
+            (y_test_class != c).astype(int),
+        )
+
+
+# ----------------------------------------------------------------------
+# Running.
+# ----------------------------------------------------------------------
+def _fit_and_score(contender, params, seed, device, X_train, X_test):
+    """Fit, then score the test set; returns (scores, fit seconds, score seconds)."""
+    import torch
+
+    estimator = contender.make(params, seed, device)
+    cuda = [torch.cuda.current_device()] if str(device).startswith("cuda") else []
+    # PyOD's GANs draw from the global torch RNG: seed it inside a fork so
+    # that their runs repeat and nothing leaks into the next contender.
+    seeded = contender.seeds_global_torch
+    context = torch.random.fork_rng(devices=cuda) if seeded else nullcontext()
+    with context, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if seeded:
+            torch.manual_seed(seed)
+        start = time.perf_counter()
+        estimator.fit(X_train)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = contender.anomaly_score(estimator, X_test)
+        score_s = time.perf_counter() - start
+    return scores, fit_s, score_s
+
+
+def _evaluate(row, contender, params, seed, device, X_train, X_test, y_test, log):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    try:
+        scores, fit_s, score_s = _fit_and_score(contender, params, seed, device, X_train, X_test)
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError("non-finite anomaly scores")
+        row.update(
+            roc_auc=roc_auc_score(y_test, scores),
+            average_precision=average_precision_score(y_test, scores),
+            fit_s=fit_s,
+            score_s=score_s,
+            status="ok",
+        )
+    except Exception as exc:  # one failing fit must not end a long run
+        row.update(roc_auc=math.nan, average_precision=math.nan, fit_s=math.nan, score_s=math.nan)
+        row["status"] = f"error: {type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+        log(traceback.format_exc())
+    row["params"] = repr(params)
+    log(
+        f"  {row['dataset']:>14} {str(row['normal_class']):>12} seed {seed} "
+        f"{contender.name:<26} AUC {row['roc_auc']:.3f}  AP {row['average_precision']:.3f}  "
+        f"fit {row['fit_s']:.1f}s  score {row['score_s']:.1f}s  {row['status']}"
+    )
+    return row
+
+
+def run_benchmark(
+    profile: Profile,
+    *,
+    data_dir: Path = DEFAULT_DATA_DIR,
+    device: str = "auto",
+    only: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Run every contender of ``profile`` and return one result row per fit.
+
+    Parameters
+    ----------
+    profile : Profile
+        Data sizes, seeds and detector settings.
+    data_dir : path, default=../shared/datasets
+        Folder holding ``odds/*.mat`` and ``FashionMNIST/raw``; sets whose
+        files are absent are skipped (and reported as such).
+    device : str, default="auto"
+        Device of every torch model; ``"auto"`` means CUDA when available.
+    only : sequence of str, default=None
+        Restrict to these data sets (names as in ``TABULAR_SETS`` and
+        ``IMAGE_SETS``).
+    log : callable, default=print
+        Receives progress lines.
+    on_row : callable, default=None
+        Called with each finished row (to save partial results).
+
+    Returns
+    -------
+    rows : list of dict
+        Keys: part, dataset, normal_class, class_name, seed, detector,
+        family, n_train, n_test, roc_auc, average_precision, fit_s,
+        score_s, status, params.
+    """
+    from pyod.utils.utility import standardizer
+    from sklearn.model_selection import train_test_split
+
+    from .base import resolve_device
+
+    device = resolve_device(device)
+    data_dir = Path(data_dir)
+    everyone = contenders()
+    rows: list[dict] = []
+
+    def record(row):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
+    for name in profile.tabular_sets:
+        if only and name not in only:
+            continue
+        data = _load_tabular(name, data_dir, profile.shuttle_rows)
+        if data is None:
+            log(f"{name}: data not found under {data_dir}, skipped")
+            continue
+        X, y = data
+        log(f"{name}: {X.shape[0]} rows, {X.shape[1]} features, {y.mean():.1%} outliers")
+        for seed in range(profile.tabular_seeds):
+            X_train, X_test, _, y_test = train_test_split(
+                X, y, test_size=0.4, stratify=y, random_state=seed
+            )
+            X_train, X_test = standardizer(X_train, X_test)
+            for contender in everyone:
+                params = _params_for(contender, profile.ours_tabular, profile.pyod_tabular)
+                row = _base_row("tabular", name, "", "", seed, contender, X_train, X_test)
+                record(
+                    _evaluate(row, contender, params, seed, device, X_train, X_test, y_test, log)
+                )
+
+    image_contenders = [c for c in everyone if c.name in profile.image_contenders]
+    for name in profile.image_sets:
+        if only and name not in only:
+            continue
+        found = False
+        for seed in range(profile.image_seeds):
+            for c, class_name, X_train, X_test, y_test in _one_class_tasks(
+                name, profile, data_dir, seed
+            ):
+                if not found:
+                    log(f"{name}: images {X_train.shape[1:]}, {len(X_test)} test images")
+                    found = True
+                # PyOD and scikit-learn take rows: flattened pixels in [0, 1].
+                high = float(X_train.max()) or 1.0
+                rows_train = X_train.reshape(len(X_train), -1) / high
+                rows_test = X_test.reshape(len(X_test), -1) / high
+                for contender in image_contenders:
+                    params = _params_for(contender, profile.ours_image, profile.pyod_image)
+                    Xtr, Xte = (
+                        (X_train, X_test)
+                        if contender.images_as == "arrays"
+                        else (rows_train, rows_test)
+                    )
+                    row = _base_row("image", name, c, class_name, seed, contender, Xtr, Xte)
+                    record(_evaluate(row, contender, params, seed, device, Xtr, Xte, y_test, log))
+        if not found:
+            log(f"{name}: data not found under {data_dir}, skipped")
+    return rows
+
+
+def _base_row(part, dataset, normal_class, class_name, seed, contender, X_train, X_test):
+    return {
+        "part": part,
+        "dataset": dataset,
+        "normal_class": normal_class,
+        "class_name": class_name,
+        "seed": seed,
+        "detector": contender.name,
+        "family": contender.family,
+        "n_train": len(X_train),
+        "n_test": len(X_test),
+    }
+
+
+# ----------------------------------------------------------------------
+# Reporting.
+# ----------------------------------------------------------------------
+CSV_FIELDS = (
+    "part",
+    "dataset",
+    "normal_class",
+    "class_name",
+    "seed",
+    "detector",
+    "family",
+    "n_train",
+    "n_test",
+    "roc_auc",
+    "average_precision",
+    "fit_s",
+    "score_s",
+    "status",
+    "params",
+)
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """One row per fit, in the order they ran."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_value(row.get(key, "")) for key in CSV_FIELDS})
+
+
+def _csv_value(value):
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _mean(values) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def _ok(rows):
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def _detectors(rows):
+    return list(dict.fromkeys(r["detector"] for r in rows))
+
+
+def tabular_summary(rows: list[dict]) -> dict:
+    """Per detector: ``{dataset: (auc mean, auc std, ap mean, fit s, score s)}`` over seeds.
+
+    A dataset where any seed failed has no entry, so means compare like with like.
+    """
+    rows = [r for r in rows if r["part"] == "tabular"]
+    summary: dict[str, dict] = {}
+    for detector in _detectors(rows):
+        mine = [r for r in rows if r["detector"] == detector]
+        summary[detector] = {}
+        for dataset in dict.fromkeys(r["dataset"] for r in mine):
+            runs = [r for r in mine if r["dataset"] == dataset]
+            if any(r["status"] != "ok" for r in runs):
+                continue
+            aucs = [r["roc_auc"] for r in runs]
+            summary[detector][dataset] = (
+                float(np.mean(aucs)),
+                float(np.std(aucs)),
+                _mean(r["average_precision"] for r in runs),
+                _mean(r["fit_s"] for r in runs),
+                _mean(r["score_s"] for r in runs),
+            )
+    return summary
+
+
+def image_summary(rows: list[dict], dataset: str) -> dict:
+    """Per detector: ``{class_name: mean AUC over seeds}``."""
+    rows = [r for r in rows if r["part"] == "image" and r["dataset"] == dataset]
+    summary: dict[str, dict] = {}
+    for detector in _detectors(rows):
+        mine = [r for r in rows if r["detector"] == detector]
+        summary[detector] = {}
+        for class_name in dict.fromkeys(r["class_name"] for r in mine):
+            runs = [r for r in mine if r["class_name"] == class_name]
+            if all(r["status"] == "ok" for r in runs):
+                summary[detector][class_name] = _mean(r["roc_auc"] for r in runs)
+    return summary
+
+
+def _mean_over(per_set: dict, keys) -> float:
+    """Mean over ``keys``; NaN unless every key is present."""
+    keys = list(keys)
+    if not keys or any(k not in per_set for k in keys):
+        return math.nan
+    values = [per_set[k][0] if isinstance(per_set[k], tuple) else per_set[k] for k in keys]
+    return float(np.mean(values))
+
+
+def targets(rows: list[dict], profile: Profile) -> list[tuple[str, str, str]]:
+    """The issue's targets as ``(target, measured, verdict)``, computed from ``rows``."""
+    tab = tabular_summary(rows)
+    sets = list(dict.fromkeys(r["dataset"] for r in rows if r["part"] == "tabular"))
+    mean_auc = {d: _mean_over(per, sets) for d, per in tab.items()}
+    out = []
+
+    def fmt(x):
+        return "n/a" if math.isnan(x) else f"{x:.3f}"
+
+    def verdict(ok: bool | None, why_not_judged: str = "") -> str:
+        if ok is None:
+            return f"not judged ({why_not_judged})"
+        return "**met**" if ok else "**missed**"
+
+    for ours, theirs in (
+        ("AnoGAN (skanomaly)", "AnoGAN (PyOD)"),
+        ("EGBAD (skanomaly)", "ALAD (PyOD)"),
+    ):
+        a, b = mean_auc.get(ours, math.nan), mean_auc.get(theirs, math.nan)
+        judged = None if math.isnan(a) or math.isnan(b) else a > b
+        why = f"{ours} not in this build or failed" if ours not in tab else "a run failed"
+        out.append(
+            (
+                f"{ours} mean tabular ROC-AUC above {theirs}",
+                f"{fmt(a)} vs {fmt(b)}",
+                verdict(judged, why),
+            )
+        )
+
+    def total_time(detector):
+        runs = [r for r in rows if r["part"] == "tabular" and r["detector"] == detector]
+        if not runs or any(r["status"] != "ok" for r in runs):
+            return math.nan
+        return float(sum(r["fit_s"] + r["score_s"] for r in runs))
+
+    t_ours, t_pyod = total_time("AnoGAN (skanomaly)"), total_time("AnoGAN (PyOD)")
+    at_defaults = not profile.pyod_tabular.get("AnoGAN (PyOD)")
+    ratio = t_pyod / t_ours if t_ours and not math.isnan(t_ours) else math.nan
+    judged = None if math.isnan(ratio) or not at_defaults else ratio >= 10
+    why = (
+        "PyOD AnoGAN not at its defaults in this profile"
+        if not at_defaults
+        else "AnoGAN (skanomaly) missing or failed"
+    )
+    out.append(
+        (
+            "AnoGAN (skanomaly) total tabular time (fit + score) at least 10x below "
+            "PyOD AnoGAN at its defaults",
+            f"{fmt(t_ours)} s vs {fmt(t_pyod)} s ({ratio:.1f}x)",
+            verdict(judged, why),
+        )
+    )
+
+    ours_means = {d: m for d, m in mean_auc.items() if d.endswith("(skanomaly)")}
+    best = max(
+        ours_means, key=lambda d: -1 if math.isnan(ours_means[d]) else ours_means[d], default=None
+    )
+    best_auc = ours_means.get(best, math.nan) if best else math.nan
+    iforest = mean_auc.get("IsolationForest (sklearn)", math.nan)
+    judged = None if math.isnan(best_auc) or math.isnan(iforest) else best_auc >= iforest - 0.02
+    out.append(
+        (
+            "best skanomaly detector within 0.02 mean tabular ROC-AUC of IsolationForest",
+            f"{best}: {fmt(best_auc)} vs IsolationForest {fmt(iforest)} "
+            f"(difference {fmt(best_auc - iforest)})",
+            verdict(judged, "a run failed"),
+        )
+    )
+
+    fashion = image_summary(rows, "fashion_mnist")
+    classes = list(dict.fromkeys(r["class_name"] for r in rows if r["dataset"] == "fashion_mnist"))
+    f_means = {d: _mean_over(per, classes) for d, per in fashion.items()}
+    ours_f = {d: m for d, m in f_means.items() if d.endswith("(skanomaly)") and not math.isnan(m)}
+    best_f = max(ours_f, key=ours_f.get, default=None)
+    ae = f_means.get("AutoEncoder (PyOD)", math.nan)
+    if best_f is None or math.isnan(ae):
+        judged, why = None, "Fashion-MNIST part not run or failed"
+    elif len(classes) < 10:
+        judged, why = None, f"only {len(classes)} of 10 classes in this profile"
+    else:
+        judged, why = ours_f[best_f] >= 0.85 and ours_f[best_f] > ae, ""
+    out.append(
+        (
+            "Fashion-MNIST one-class: best skanomaly detector mean ROC-AUC >= 0.85 and above "
+            "the PyOD AutoEncoder baseline",
+            f"{best_f}: {fmt(ours_f.get(best_f, math.nan))} vs AutoEncoder {fmt(ae)}",
+            verdict(judged, why),
+        )
+    )
+    return out
+
+
+def machine_description(device: str) -> dict:
+    """What ran the benchmark, for the report."""
+    import pyod
+    import sklearn
+    import torch
+
+    import skanomaly
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    info = {
+        "cpu": f"{cpu}, {os.cpu_count()} logical cores",
+        "torch threads": str(torch.get_num_threads()),
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else "none used",
+        "python": platform.python_version(),
+        "versions": f"skanomaly {skanomaly.__version__}, torch {torch.__version__}, "
+        f"PyOD {pyod.__version__}, scikit-learn {sklearn.__version__}",
+        "platform": platform.platform(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load average at start (1 min)"] = f"{os.getloadavg()[0]:.1f}"
+    return info
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines)
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def markdown_report(rows, profile, meta) -> str:
+    """The results page: how it was run, the targets, then the tables."""
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Profile **{profile.name}**, run {meta['started']} in {meta['wall_s'] / 60:.1f} minutes "
+        "with:",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        _table(["machine", ""], [[k, v] for k, v in meta["machine"].items()]),
+        "",
+        "Timings are wall-clock seconds on this machine. "
+        + (
+            "The CPU was shared with other jobs, so they are noisy: compare them within "
+            "this run, not across machines."
+            if not meta["machine"]["device"].startswith("cuda")
+            else "Torch models ran on the GPU; the tree-based and ECOD detectors on the CPU."
+        ),
+        "",
+        "## Targets",
+        "",
+        _table(["target", "measured", "verdict"], targets(rows, profile)),
+        "",
+    ]
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        parts += ["Failed fits (left out of the means):", ""]
+        parts += [
+            f"- {r['detector']} on {r['dataset']} {r['class_name']} seed {r['seed']}: "
+            f"{r['status']}"
+            for r in failed
+        ]
+        parts.append("")
+
+    tab = tabular_summary(rows)
+    sets = list(dict.fromkeys(r["dataset"] for r in rows if r["part"] == "tabular"))
+    if sets:
+        n_seeds = len({r["seed"] for r in rows if r["part"] == "tabular"})
+        sizes = {
+            r["dataset"]: f"{r['dataset']} ({r['n_train']}+{r['n_test']})"
+            for r in rows
+            if r["part"] == "tabular"
+        }
+        auc_rows, ap_rows, time_rows = [], [], []
+        for detector, per in tab.items():
+            auc_rows.append(
+                [detector]
+                + [f"{per[s][0]:.3f} ± {per[s][1]:.3f}" if s in per else "–" for s in sets]
+                + [_f(_mean_over(per, sets))]
+            )
+            ap_rows.append(
+                [detector]
+                + [_f(per[s][2]) if s in per else "–" for s in sets]
+                + [
+                    _f(
+                        float(np.mean([per[s][2] for s in sets]))
+                        if all(s in per for s in sets)
+                        else math.nan
+                    )
+                ]
+            )
+            time_rows.append(
+                [detector]
+                + [f"{per[s][3]:.2f} / {per[s][4]:.2f}" if s in per else "–" for s in sets]
+            )
+        header = ["detector"] + [sizes[s] for s in sets]
+        parts += [
+            "## Tabular data",
+            "",
+            f"PyOD's protocol: 60/40 stratified split (train + test rows in brackets), features "
+            f"standardised on the training part, fit on the contaminated training part; "
+            f"{n_seeds} seed(s). Settings: skanomaly {_settings(profile.ours_tabular)}, PyOD "
+            f"{_settings(profile.pyod_tabular)}.",
+            "",
+            "### ROC-AUC (mean ± std over seeds)",
+            "",
+            _table([*header, "mean"], auc_rows),
+            "",
+            "### Average precision",
+            "",
+            _table([*header, "mean"], ap_rows),
+            "",
+            "### Seconds: fit / score (mean over seeds)",
+            "",
+            _table(header, time_rows),
+            "",
+        ]
+    for dataset, title in (("fashion_mnist", "Fashion-MNIST"), ("digits", "Digits (8×8)")):
+        summary = image_summary(rows, dataset)
+        if not summary:
+            continue
+        mine = [r for r in rows if r["dataset"] == dataset]
+        classes = list(dict.fromkeys(r["class_name"] for r in mine))
+        n_seeds = len({r["seed"] for r in mine})
+        n_train = sorted({r["n_train"] for r in mine})
+        times = {
+            d: _mean(r["fit_s"] + r["score_s"] for r in mine if r["detector"] == d)
+            for d in summary
+        }
+        body = [
+            [detector]
+            + [_f(per.get(c, math.nan)) for c in classes]
+            + [_f(_mean_over(per, classes)), _f(times[detector], 1)]
+            for detector, per in summary.items()
+        ]
+        parts += [
+            f"## {title}, one class normal in turn",
+            "",
+            f"ROC-AUC per normal class, {n_seeds} seed(s); {n_train[0]}–{n_train[-1]} "
+            f"training images of the normal class, {mine[0]['n_test']} test images of all "
+            f"classes. skanomaly settings: {_settings(profile.ours_image)}; PyOD: "
+            f"{_settings(profile.pyod_image)}. Last column: mean seconds per class "
+            "(fit + score).",
+            "",
+            _table(["detector", *classes, "mean", "s / class"], body),
+            "",
+        ]
+    parts += [
+        "## Plots",
+        "",
+        "![ROC-AUC per detector and data set](auc_per_dataset.png)",
+        "",
+        "![Time against ROC-AUC](time_vs_auc.png)",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def _settings(params: dict) -> str:
+    return f"`{params}`" if params else "library defaults"
+
+
+def plot_results(rows: list[dict], out_dir: Path) -> None:
+    """``auc_per_dataset.png`` (grouped bars) and ``time_vs_auc.png`` (scatter)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tab = tabular_summary(rows)
+    columns: dict[str, dict[str, float]] = {}
+    for detector, per in tab.items():
+        for dataset, stats in per.items():
+            columns.setdefault(dataset, {})[detector] = stats[0]
+    for dataset in IMAGE_SETS:
+        summary = image_summary(rows, dataset)
+        classes = list(dict.fromkeys(r["class_name"] for r in rows if r["dataset"] == dataset))
+        for detector, per in summary.items():
+            mean = _mean_over(per, classes)
+            if not math.isnan(mean):
+                columns.setdefault(f"{dataset}\n(mean)", {})[detector] = mean
+    detectors = _detectors(rows)
+    colours = plt.get_cmap("tab10")
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(columns) + 2), 4.5))
+    width = 0.8 / max(1, len(detectors))
+    for i, detector in enumerate(detectors):
+        xs = [j + i * width for j, col in enumerate(columns) if detector in columns[col]]
+        ys = [columns[col][detector] for col in columns if detector in columns[col]]
+        ax.bar(xs, ys, width, label=detector, color=colours(i % 10))
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(columns))], list(columns))
+    ax.set_ylabel("ROC-AUC (test)")
+    ax.set_ylim(0, 1)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.set_title("ROC-AUC per detector and data set")
+    fig.tight_layout()
+    fig.savefig(out_dir / "auc_per_dataset.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for part, marker in (("tabular", "o"), ("image", "s")):
+        for i, detector in enumerate(detectors):
+            runs = [r for r in _ok(rows) if r["part"] == part and r["detector"] == detector]
+            if not runs:
+                continue
+            seconds = _mean(r["fit_s"] + r["score_s"] for r in runs)
+            auc = _mean(r["roc_auc"] for r in runs)
+            ax.scatter(seconds, auc, marker=marker, color=colours(i % 10), s=50)
+            ax.annotate(
+                detector, (seconds, auc), fontsize=6, xytext=(4, 2), textcoords="offset points"
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("mean seconds per fit + score (log scale)")
+    ax.set_ylabel("mean ROC-AUC")
+    ax.set_title("Time against ROC-AUC (circles: tabular, squares: images)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "time_vs_auc.png", dpi=120)
+    plt.close(fig)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a ``results.csv`` with numbers as numbers (to redo the report)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in ("roc_auc", "average_precision", "fit_s", "score_s"):
+            row[key] = float(row[key])
+        for key in ("seed", "n_train", "n_test"):
+            row[key] = int(row[key])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python benchmarks/run_benchmark.py [--quick] [--output DIR]``."""
+    parser = argparse.ArgumentParser(
+        description="Benchmark skanomaly against PyOD and scikit-learn detectors."
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (under a minute)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="settings to use; default: quick with --quick, else full (full-gpu on a GPU)",
+    )
+    parser.add_argument("--output", type=Path, default=Path("docs/benchmark"))
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--device", default="auto", help='torch device, default "auto"')
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=TABULAR_SETS + IMAGE_SETS,
+        help="only these data sets",
+    )
+    args = parser.parse_args(argv)
+
+    from .base import resolve_device
+
+    device = resolve_device(args.device)
+    name = args.profile or (
+        "quick" if args.quick else ("full-gpu" if device.startswith("cuda") else "full")
+    )
+    profile = PROFILES[name]
+    out_dir = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "log.txt"
+    log_path.write_text("")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        with open(log_path, "a") as handle:
+            handle.write(line + "\n")
+
+    rows: list[dict] = []
+
+    def save_partial(row):
+        rows.append(row)
+        write_csv(rows, out_dir / "results.csv")
+
+    command = "python benchmarks/run_benchmark.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    meta = {
+        "command": command.strip(),
+        "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_description(device),
+    }
+    log(f"profile {name}: {asdict(profile)}")
+    log(f"machine: {meta['machine']}")
+    start = time.perf_counter()
+    try:
+        run_benchmark(
+            profile,
+            data_dir=args.data_dir,
+            device=device,
+            only=args.datasets,
+            log=log,
+            on_row=save_partial,
+        )
+    finally:
+        meta["wall_s"] = time.perf_counter() - start
+        log(f"done in {meta['wall_s'] / 60:.1f} minutes")
+    write_csv(rows, out_dir / "results.csv")
+    (out_dir / "results.md").write_text(markdown_report(rows, profile, meta))
+    plot_results(rows, out_dir)
+    print(f"wrote {out_dir / 'results.csv'}, {out_dir / 'results.md'} and plots")
+    return 0
