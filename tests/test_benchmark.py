@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
 from conftest import SHARED_DATASETS
 
-from skanomaly.benchmark import PROFILES, main, read_csv, targets
+from skanomaly.benchmark import PROFILES, main, read_csv, row_key, targets, write_csv
 
 
 def _row(detector, dataset, auc, part="tabular", seconds=1.0, class_name="", status="ok"):
@@ -31,7 +32,7 @@ def _row(detector, dataset, auc, part="tabular", seconds=1.0, class_name="", sta
     }
 
 
-def _verdicts(rows, profile="full"):
+def _verdicts(rows, profile="full-gpu"):
     return {target: verdict for target, _, verdict in targets(rows, PROFILES[profile])}
 
 
@@ -52,14 +53,18 @@ def test_targets_are_computed_from_the_results():
     verdicts = _verdicts(rows)
     assert _find(verdicts, "AnoGAN (skanomaly) mean tabular") == "**met**"
     assert _find(verdicts, "EGBAD (skanomaly) mean tabular") == "**missed**"
-    assert _find(verdicts, "AnoGAN (skanomaly) total tabular time") == "**met**"  # 15x
+    assert _find(verdicts, "AnoGAN (skanomaly) total time") == "**met**"  # 15x
     assert _find(verdicts, "best skanomaly detector within 0.02") == "**met**"  # 0.80 vs 0.81
     assert _find(verdicts, "Fashion-MNIST").startswith("not judged")
 
     slower = [dict(r, fit_s=5.0) if r["detector"] == "AnoGAN (skanomaly)" else r for r in rows]
-    assert _find(_verdicts(slower), "AnoGAN (skanomaly) total tabular time") == "**missed**"
-    # In the quick profile PyOD's AnoGAN is not at its defaults: no verdict on speed.
+    assert _find(_verdicts(slower), "AnoGAN (skanomaly) total time") == "**missed**"
+    # Where the profile caps PyOD's AnoGAN, only its runs at the defaults count.
     assert _find(_verdicts(rows, "quick"), "AnoGAN (skanomaly) total").startswith("not judged")
+    defaults = [dict(_row("AnoGAN (PyOD)", "glass", 0.7, seconds=10.0), part="defaults")]
+    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**missed**"
+    defaults[0]["fit_s"] = 20.0  # 10x our 2 s on the same split
+    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**met**"
     # A failed run leaves its detector without a mean, hence without a verdict.
     failed = [
         dict(r, status="error: boom", roc_auc=math.nan) if r["detector"] == "ALAD (PyOD)" else r
@@ -123,6 +128,19 @@ def test_quick_run_writes_csv_markdown_and_plots(tmp_path, capsys):
     assert "## Targets" in report and "## Tabular data" in report
     assert "Digits" in report and "logical cores" in report
     assert "python benchmarks/run_benchmark.py --quick" in report
+
+    # --resume keeps what is done and runs only the missing fits.
+    kept = [r for r in rows if r["detector"] != "IsolationForest (sklearn)"]
+    write_csv(kept, tmp_path / "results.csv")
+    argv = ["--quick", "--output", str(tmp_path), "--device", "cpu", "--datasets", *datasets]
+    assert main([*argv, "--resume", "--detectors", "IsolationForest (sklearn)"]) == 0
+    resumed = read_csv(tmp_path / "results.csv")
+    assert sorted(map(row_key, resumed)) == sorted(map(row_key, rows))
+    by_key = {row_key(r): r for r in resumed}
+    for before in kept:
+        assert by_key[row_key(before)] == before  # untouched, not refitted
+    assert len(json.loads((tmp_path / "runs.json").read_text())) == 2
+    assert "made by:" in (tmp_path / "results.md").read_text()
 
 
 @pytest.mark.parametrize("argv", [["--datasets", "nope"], ["--profile", "huge"]])
