@@ -7,9 +7,10 @@ import json
 import math
 
 import pytest
-from conftest import SHARED_DATASETS
 
 from skanomaly.benchmark import PROFILES, main, read_csv, row_key, targets, write_csv
+
+from .conftest import SHARED_DATASETS
 
 
 def _row(detector, dataset, auc, part="tabular", seconds=1.0, class_name="", status="ok"):
@@ -62,8 +63,13 @@ def test_targets_are_computed_from_the_results():
     # Where the profile caps PyOD's AnoGAN, only its runs at the defaults count.
     assert _find(_verdicts(rows, "quick"), "AnoGAN (skanomaly) total").startswith("not judged")
     defaults = [dict(_row("AnoGAN (PyOD)", "glass", 0.7, seconds=10.0), part="defaults")]
+    # ... and ours too at its defaults, which the full profile does not use for tabular runs.
+    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total").startswith(
+        "not judged"
+    )
+    defaults.append(dict(_row("AnoGAN (skanomaly)", "glass", 0.8, seconds=1.5), part="defaults"))
     assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**missed**"
-    defaults[0]["fit_s"] = 20.0  # 10x our 2 s on the same split
+    defaults[0]["fit_s"] = 15.0  # 10x our 1.5 s on the same split
     assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**met**"
     # A failed run leaves its detector without a mean, hence without a verdict.
     failed = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import fast
 from pyod.models.base import BaseDetector
 from pyod.models.combination import average, maximization
 from pyod.utils.data import evaluate_print
@@ -15,6 +14,8 @@ from sklearn.metrics import roc_auc_score
 
 from skanomaly import GANomalyDetector
 from skanomaly.pyod import PyODDetector
+
+from .conftest import fast
 
 
 @pytest.fixture(scope="module")
