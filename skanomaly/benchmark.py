@@ -185,7 +185,6 @@ class Contender:
     make: Callable
     anomaly_score: Callable
     images_as: str = "rows"
-    counterpart: str | None = None
     seeds_global_torch: bool = False
 
 
@@ -242,7 +241,6 @@ def contenders() -> list[Contender]:
             "PyOD",
             lambda params, seed, device: AnoGAN(**params, device=device),
             _pyod_decision_function,
-            counterpart="AnoGAN (skanomaly)",
             seeds_global_torch=True,
         ),
         Contender(
@@ -250,7 +248,6 @@ def contenders() -> list[Contender]:
             "PyOD",
             lambda params, seed, device: ALAD(**params, device=device),
             _pyod_decision_function,
-            counterpart="EGBAD (skanomaly)",
             seeds_global_torch=True,
         ),
         Contender("AutoEncoder (PyOD)", "PyOD", make_autoencoder, _pyod_decision_function),
