@@ -150,7 +150,7 @@ def test_rejects_estimator_without_score_samples(split):
 def test_images_pass_through(digits_images):
     """3-D/4-D image input reaches the wrapped detector unchanged."""
     X, y = digits_images
-    clf = PyODDetector(fast(GANomalyDetector)).fit(X[y == 0][:60])
+    clf = PyODDetector(fast(GANomalyDetector, n_filters=8)).fit(X[y == 0][:60])
     scores = clf.decision_function(X[:10])
     assert scores.shape == (10,)
     assert clf.predict_proba(X[:10]).shape == (10, 2)
