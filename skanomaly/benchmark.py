@@ -922,6 +922,7 @@ def markdown_report(rows: list[dict], profile: Profile, runs: list[dict]) -> str
         classes = list(dict.fromkeys(r["class_name"] for r in mine))
         n_seeds = len({r["seed"] for r in mine})
         n_train = sorted({r["n_train"] for r in mine})
+        sizes = f"{n_train[0]}" if len(n_train) == 1 else f"{n_train[0]}–{n_train[-1]}"
         times = {
             d: _mean(r["fit_s"] + r["score_s"] for r in mine if r["detector"] == d)
             for d in summary
@@ -936,7 +937,7 @@ def markdown_report(rows: list[dict], profile: Profile, runs: list[dict]) -> str
         parts += [
             f"## {title}, one class normal in turn",
             "",
-            f"ROC-AUC per normal class, {n_seeds} seed(s); {n_train[0]}–{n_train[-1]} "
+            f"ROC-AUC per normal class, {n_seeds} seed(s); {sizes} "
             f"training images of the normal class, {mine[0]['n_test']} test images of all "
             f"classes. skanomaly settings: {ours}; PyOD: {_settings(profile.pyod_image)}. "
             "Last column: mean seconds per class (fit + score).",
