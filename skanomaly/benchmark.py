@@ -595,8 +595,22 @@ def _ok(rows):
     return [r for r in rows if r["status"] == "ok"]
 
 
+_ORDER = (
+    *OUR_NAMES,
+    "AnoGAN (PyOD)",
+    "ALAD (PyOD)",
+    "AutoEncoder (PyOD)",
+    "IForest (PyOD)",
+    "ECOD (PyOD)",
+    "IsolationForest (sklearn)",
+)
+
+
 def _detectors(rows):
-    return list(dict.fromkeys(r["detector"] for r in rows))
+    """Detector names in a fixed order (ours, then the others), whatever order they ran in."""
+    names = dict.fromkeys(r["detector"] for r in rows)
+    rank = {name: i for i, name in enumerate(_ORDER)}
+    return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
 
 def tabular_summary(rows: list[dict]) -> dict:
@@ -990,7 +1004,7 @@ def plot_results(rows: list[dict], out_dir: Path) -> None:
     ax.set_ylabel("ROC-AUC (test)")
     ax.set_ylim(0, 1)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax.set_title("ROC-AUC per detector and data set")
     fig.tight_layout()
     fig.savefig(out_dir / "auc_per_dataset.png", dpi=120)
