@@ -60,17 +60,18 @@ def test_targets_are_computed_from_the_results():
 
     slower = [dict(r, fit_s=5.0) if r["detector"] == "AnoGAN (skanomaly)" else r for r in rows]
     assert _find(_verdicts(slower), "AnoGAN (skanomaly) total time") == "**missed**"
-    # Where the profile caps PyOD's AnoGAN, only its runs at the defaults count.
-    assert _find(_verdicts(rows, "quick"), "AnoGAN (skanomaly) total").startswith("not judged")
+    # Where the profile caps PyOD's AnoGAN, only its runs at the defaults count ...
+    assert _find(_verdicts(rows, "full"), "AnoGAN (skanomaly) total").startswith("not judged")
     defaults = [dict(_row("AnoGAN (PyOD)", "glass", 0.7, seconds=10.0), part="defaults")]
-    # ... and ours too at its defaults, which the full profile does not use for tabular runs.
-    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total").startswith(
+    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**missed**"
+    defaults[0]["fit_s"] = 20.0  # 10x our 2 s on the same split
+    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**met**"
+    # ... and where it caps ours too (quick), ours must have been run at its defaults as well.
+    assert _find(_verdicts(rows + defaults, "quick"), "AnoGAN (skanomaly) total").startswith(
         "not judged"
     )
-    defaults.append(dict(_row("AnoGAN (skanomaly)", "glass", 0.8, seconds=1.5), part="defaults"))
-    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**missed**"
-    defaults[0]["fit_s"] = 15.0  # 10x our 1.5 s on the same split
-    assert _find(_verdicts(rows + defaults, "full"), "AnoGAN (skanomaly) total") == "**met**"
+    defaults.append(dict(_row("AnoGAN (skanomaly)", "glass", 0.8, seconds=2.5), part="defaults"))
+    assert _find(_verdicts(rows + defaults, "quick"), "AnoGAN (skanomaly) total") == "**missed**"
     # A failed run leaves its detector without a mean, hence without a verdict.
     failed = [
         dict(r, status="error: boom", roc_auc=math.nan) if r["detector"] == "ALAD (PyOD)" else r
