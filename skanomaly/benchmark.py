@@ -958,7 +958,12 @@ def markdown_report(rows: list[dict], profile: Profile, runs: list[dict]) -> str
             f"ROC-AUC per normal class, {n_seeds} seed(s); {sizes} "
             f"training images of the normal class, {mine[0]['n_test']} test images of all "
             f"classes. skanomaly settings: {ours}; PyOD: {_settings(profile.pyod_image)}. "
-            "Last column: mean seconds per class (fit + score).",
+            "Last column: mean seconds per class (fit + score)."
+            + (
+                f" Left out of this set by the profile: {', '.join(skipped)}."
+                if (skipped := profile.image_skip.get(dataset))
+                else ""
+            ),
             "",
             _table(["detector", *classes, "mean", "s / class"], body),
             "",
