@@ -47,6 +47,8 @@ __all__ = ["BaseGANDetector"]
 # Aim for about this many optimiser steps when ``n_epochs="auto"``.
 _AUTO_STEPS = 2000
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
+# Largest scaled input magnitude the networks see (see ``_to_tensor``).
+_INPUT_LIMIT = 1e6
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -68,6 +70,33 @@ def resolve_device(device: str | torch.device) -> str:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available")
     return str(resolved)
+
+
+def available_device(device: str) -> str:
+    """The device a loaded model goes to: ``device`` if this machine has it.
+
+    A CUDA device that is missing here falls back, with a warning, to the
+    first GPU when there is one, else to the CPU.
+
+    Examples
+    --------
+    >>> available_device("cpu")
+    'cpu'
+    """
+    wanted = torch.device(device)
+    if wanted.type != "cuda":
+        return str(wanted)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count and (wanted.index is None or wanted.index < count):
+        return str(wanted)
+    fallback = "cuda:0" if count else "cpu"
+    warnings.warn(
+        f"this model was trained on {device!r}, which is not available here; "
+        f"it is loaded on {fallback!r}.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return fallback
 
 
 @contextmanager
@@ -220,7 +249,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                         f"shape (C, H, W) = {self.image_shape_}, got {image_shape}."
                     )
         shape = getattr(X, "shape", None)
-        X2d = X.reshape(len(X), -1) if image_shape is not None else X
+        # An explicit row length: reshape(0, -1) is ambiguous for empty input.
+        X2d = X.reshape(len(X), math.prod(X.shape[1:])) if image_shape is not None else X
         X2d = validate_data(
             self,
             X2d,
@@ -250,23 +280,27 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit_scaling(self, X: np.ndarray) -> None:
         """Standardise tabular features; map image pixels to [-1, 1]."""
         if self.image_shape_ is None:
-            self.shift_ = X.mean(axis=0)
-            scale = X.std(axis=0)
+            # Statistics of X / magnitude: finite values near the float64 limit
+            # would overflow the sum of squares.
+            magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
+            self.shift_ = (X / magnitude).mean(axis=0) * magnitude
+            scale = (X / magnitude).std(axis=0) * magnitude
         else:
             low, high = float(X.min()), float(X.max())
-            self.shift_ = np.full(X.shape[1], (high + low) / 2)
-            scale = np.full(X.shape[1], (high - low) / 2)
+            self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
+            scale = np.full(X.shape[1], high / 2 - low / 2)
         # Constant columns / images: leave them centred rather than divide by zero.
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
         self.scale_ = scale
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Scaled float32 tensor in the networks' layout (rows or images)."""
-        scaled = np.asarray((X - self.shift_) / self.scale_, dtype=np.float32)
-        # float32 cannot hold what is beyond its range; keep inputs finite.
-        limit = np.finfo(np.float32).max / 4
-        np.clip(scaled, -limit, limit, out=scaled)
-        tensor = torch.from_numpy(scaled)
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
+            scaled = (X - self.shift_) / self.scale_
+        # Saturate far-out values (a million training spreads away) so that
+        # no float32 activation overflows: finite input, finite scores.
+        np.clip(scaled, -_INPUT_LIMIT, _INPUT_LIMIT, out=scaled)
+        tensor = torch.from_numpy(scaled.astype(np.float32))
         if self.image_shape_ is not None:
             tensor = tensor.reshape(-1, *self.image_shape_)
         return tensor
@@ -512,7 +546,9 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Pickling: network state travels on the CPU, comes back on a live device.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 the inherited state *is* ``self.__dict__``,
+        # and pickling must not move the live networks off their device.
+        state = dict(super().__getstate__())
         for name, value in state.items():
             if isinstance(value, nn.Module) and any(
                 p.device.type != "cpu" for p in value.parameters()
@@ -524,15 +560,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         super().__setstate__(state)
         if "device_" not in state:
             return
-        wanted = torch.device(self.device_)
-        if wanted.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"this model was trained on {self.device_!r}, which is not available; "
-                "it is loaded on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.device_ = "cpu"
+        self.device_ = available_device(self.device_)
         for module in self._networks().values():
             module.to(self.device_)
 
