@@ -444,14 +444,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         # Large batches score faster; cap activations for big images.
         return max(self.batch_size, min(1024, 2**22 // self.n_features_in_))
 
-    def _batches(self, data: torch.Tensor) -> Iterator[torch.Tensor]:
+    def _batches(self, data: torch.Tensor | np.ndarray) -> Iterator[torch.Tensor]:
+        """Batches on the device; validated rows (an ndarray) are scaled batch by batch."""
         for module in self._networks().values():
             module.eval()
         for batch in gen_batches(len(data), self._score_batch_rows()):
-            yield data[batch].to(self.device_)
+            part = data[batch]
+            if isinstance(part, np.ndarray):
+                # Scaling per batch: memory stays a few batches, not a copy of X.
+                part = self._to_tensor(part)
+            yield part.to(self.device_)
 
-    def _score_tensor(self, data: torch.Tensor) -> np.ndarray:
-        """Anomaly scores (higher = abnormal) of scaled data, as float64."""
+    def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
         with torch.no_grad():
             parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
         return torch.cat(parts).numpy()
@@ -472,7 +477,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X, _ = self._validate_input(X, reset=False)
-        return -self._score_tensor(self._to_tensor(X))
+        return -self._score_tensor(X)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -523,7 +528,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            parts = [self._reconstruct(x).detach() for x in self._batches(self._to_tensor(X))]
+            parts = [self._reconstruct(x).detach() for x in self._batches(X)]
         return self._from_tensor(torch.cat(parts))
 
     def anomaly_map(self, X):
