@@ -6,7 +6,8 @@ beside the size of the input itself.  The same is measured with the whole
 input pushed through the networks as one batch, the way a naive
 implementation would, to show what the batching saves.
 
-Memory is the resident set size (RSS), sampled every half millisecond by a
+Memory is the resident set size (RSS, via psutil, which comes with
+``dask[distributed]``), sampled every half millisecond by a
 thread during the call (torch's CPU allocations are invisible to
 ``tracemalloc``), and numpy's own peak from ``tracemalloc``.
 

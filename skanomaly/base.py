@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._threads import limit_torch_threads
 from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
@@ -360,7 +361,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted detector.
         """
         try:
-            return self._fit(X)
+            with limit_torch_threads():  # concurrent fits in threads: no oversubscription
+                return self._fit(X)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
             for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
@@ -457,7 +459,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        with torch.no_grad():
+        with torch.no_grad(), limit_torch_threads():
             parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
         return torch.cat(parts).numpy()
 
@@ -527,7 +529,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        with torch.no_grad(), limit_torch_threads():
             parts = [self._reconstruct(x).detach() for x in self._batches(X)]
         return self._from_tensor(torch.cat(parts))
 
