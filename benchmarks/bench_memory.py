@@ -112,9 +112,9 @@ def main(argv=None):
     shape = (args.rows, 1, 28, 28) if args.images else (args.rows, args.features)
     train = _data((2000, *shape[1:]), seed=0)
     params = {"n_filters": 16} if args.images else {}
-    detector = skanomaly.GANomalyDetector(
-        n_epochs=1, random_state=0, device="cpu", **params
-    ).fit(train)
+    detector = skanomaly.GANomalyDetector(n_epochs=1, random_state=0, device="cpu", **params).fit(
+        train
+    )
     kind = "images 1x28x28" if args.images else f"{args.features} features"
     print(f"GANomalyDetector, {args.rows:,} rows of {kind}, torch threads: {args.threads}")
 
