@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
@@ -30,7 +31,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._threads import limit_torch_threads
 from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
@@ -107,6 +107,18 @@ def _seeded_torch(seed: int, device: str) -> Iterator[None]:
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
+
+
+@contextmanager
+def _torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block, then restore it."""
+    previous = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _image_shape_param(image_shape) -> tuple[int, int, int]:
@@ -361,13 +373,33 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted detector.
         """
         try:
-            with limit_torch_threads():  # concurrent fits in threads: no oversubscription
-                return self._fit(X)
+            return self._fit(X)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
             for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
                 delattr(self, name)
             raise
+
+    def _threads(self):
+        """Context setting torch's intra-op threads for this (validated) model.
+
+        The MLPs' small matrix products gain nothing from intra-op threads,
+        and threads that spin-wait make them many times slower as soon as
+        other processes (parallel workers, a busy machine) share the cores:
+        tabular models use one thread. Convolutions on images do gain from
+        threads: they keep torch's setting, except in a worker thread.
+
+        Thread-based engines (joblib's ``threading`` backend, Dask's
+        ``LocalCluster(processes=False)``) run several fits in one process,
+        where each would claim every core: a call from any thread but the
+        main thread uses one thread, as a Dask worker process does (its
+        nanny sets ``OMP_NUM_THREADS=1``). torch keeps this count per OS
+        thread, so other running threads are not affected. Process-based
+        engines (joblib's ``loky``, Dask workers) already split the cores
+        through ``OMP_NUM_THREADS``, which torch reads at import.
+        """
+        in_worker_thread = threading.current_thread() is not threading.main_thread()
+        return _torch_threads(1 if self.image_shape_ is None or in_worker_thread else None)
 
     def _fit(self, X):
         X, _ = self._validate_input(X, reset=True)
@@ -377,7 +409,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_epochs_ = self._resolve_n_epochs(len(X))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         data = self._to_tensor(X)
-        with _seeded_torch(seed, self.device_):
+        with _seeded_torch(seed, self.device_), self._threads():
             self._build_networks()
             for module in self._networks().values():
                 module.apply(dcgan_init)
@@ -459,7 +491,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        with torch.no_grad(), limit_torch_threads():
+        with torch.no_grad(), self._threads():
             parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
         return torch.cat(parts).numpy()
 
@@ -529,7 +561,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad(), limit_torch_threads():
+        with torch.no_grad(), self._threads():
             parts = [self._reconstruct(x).detach() for x in self._batches(X)]
         return self._from_tensor(torch.cat(parts))
 
@@ -553,9 +585,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Pickling: network state travels on the CPU, comes back on a live device.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        # A copy: on Python >= 3.11 the inherited state *is* ``self.__dict__``,
-        # and pickling must not move the live networks off their device.
-        state = dict(super().__getstate__())
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name, value in state.items():
             if isinstance(value, nn.Module) and any(
                 p.device.type != "cpu" for p in value.parameters()

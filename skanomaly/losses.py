@@ -26,9 +26,9 @@ def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def feature_matching_loss(features_real: torch.Tensor, features_fake: torch.Tensor) -> torch.Tensor:
+def feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mean squared distance between discriminator features ``f(x)`` and ``f(x_hat)``."""
-    return F.mse_loss(features_fake, features_real)
+    return F.mse_loss(fake, real)
 
 
 def l2_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

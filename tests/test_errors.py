@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import fast
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+
+from .conftest import fast
 
 FIT_METHODS = ["fit", "fit_predict"]
 SCORE_METHODS = ["score_samples", "decision_function", "predict", "reconstruct", "anomaly_map"]

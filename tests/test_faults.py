@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import fast
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+
+from .conftest import fast
 
 _rng = np.random.default_rng(1)
 ROWS = _rng.normal(size=(48, 4))  # 3 steps per epoch at batch_size=16

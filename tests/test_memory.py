@@ -5,7 +5,8 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-from conftest import fast
+
+from .conftest import fast
 
 
 def test_scoring_streams_in_batches(detector_class, monkeypatch):

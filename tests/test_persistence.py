@@ -13,7 +13,6 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import fast
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
@@ -21,6 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 import skanomaly
 from skanomaly.base import available_device
 from skanomaly.persistence import VersionMismatchWarning
+
+from .conftest import fast
 
 _FITTED: dict = {}
 
@@ -93,6 +94,14 @@ def test_pickling_leaves_the_live_estimator_alone(fitted):
     assert detector._networks() == networks
 
 
+def _on_cpu(detector):
+    """The detector moved to the CPU (the suite may run with SKANOMALY_TEST_DEVICE=cuda)."""
+    for module in detector._networks().values():
+        module.cpu()
+    detector.device_ = "cpu"
+    return detector
+
+
 @pytest.fixture
 def cpu_only(monkeypatch):
     """Pretend this machine has no GPU, also where it has one."""
@@ -103,6 +112,7 @@ def cpu_only(monkeypatch):
 def test_gpu_trained_pickle_loads_on_cpu_only_machine(fitted, cpu_only):
     # What __getstate__ writes on a GPU machine: CPU tensors, device_ "cuda".
     detector, X = fitted
+    detector = _on_cpu(detector)
     detector.device_ = "cuda"
     payload = pickle.dumps(detector)
     detector.device_ = "cpu"
@@ -186,6 +196,7 @@ def test_save_load_unfitted(detector_class, tmp_path):
 
 def test_gpu_trained_file_loads_on_cpu_only_machine(fitted, tmp_path, cpu_only):
     detector, X = fitted
+    detector = _on_cpu(detector)
     detector.device_ = "cuda:0"
     skanomaly.save(detector, tmp_path / "model.skan")
     detector.device_ = "cpu"

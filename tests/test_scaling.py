@@ -9,13 +9,16 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import fast
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from .conftest import fast
 
 _rng = np.random.default_rng(0)
 X = np.r_[_rng.normal(size=(80, 4)), _rng.uniform(4, 6, size=(8, 4))]
 y = np.r_[np.zeros(80), np.ones(8)]  # 1 = outlier, for scoring only
+# Image models keep torch's thread count in the main thread (tabular ones use one).
+IMAGES = _rng.normal(size=(32, 1, 8, 8))
 
 
 def _auc(estimator, X, y):
@@ -44,14 +47,14 @@ def _record_threads(monkeypatch, cls):
     return seen
 
 
-def test_fits_in_worker_threads_use_one_torch_thread(
+def test_image_fits_in_worker_threads_use_one_torch_thread(
     detector_class, monkeypatch, two_torch_threads
 ):
     seen = _record_threads(monkeypatch, detector_class)
 
     def fit_and_score():
         before = torch.get_num_threads()
-        fast(detector_class, hidden_dims=(8,)).fit(X).score_samples(X)
+        fast(detector_class, n_filters=2).fit(IMAGES).score_samples(IMAGES)
         return before, torch.get_num_threads()
 
     with ThreadPoolExecutor(2) as pool:
@@ -64,12 +67,13 @@ def test_fits_in_worker_threads_use_one_torch_thread(
     assert torch.get_num_threads() == 2
 
 
-def test_fit_in_the_main_thread_keeps_torch_threads(
+def test_image_fit_in_the_main_thread_keeps_torch_threads(
     detector_class, monkeypatch, two_torch_threads
 ):
     seen = _record_threads(monkeypatch, detector_class)
-    fast(detector_class, hidden_dims=(8,)).fit(X)
+    fast(detector_class, n_filters=2).fit(IMAGES)
     assert {threads for _, threads in seen} == {2}
+    assert torch.get_num_threads() == 2
 
 
 def test_grid_search_on_a_dask_cluster(detector_class):
