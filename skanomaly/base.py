@@ -100,11 +100,19 @@ def available_device(device: str) -> str:
     return fallback
 
 
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextmanager
 def _seeded_torch(seed: int, device: str) -> Iterator[None]:
-    """Seed torch inside a forked RNG state, leaving the global state untouched."""
+    """Seed torch inside a forked RNG state, leaving the global state untouched.
+
+    torch's default generator is one per process: fits running in threads of
+    one process (a Dask worker with several threads, joblib's threading
+    backend) take turns here, so that each draws only its own seeded stream.
+    """
     cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
 
