@@ -38,7 +38,6 @@ import numpy as np
 import sklearn
 import torch
 
-from . import __version__
 from .base import BaseGANDetector, available_device, resolve_device
 
 __all__ = ["FORMAT_VERSION", "VersionMismatchWarning", "load", "save"]
@@ -55,9 +54,15 @@ class VersionMismatchWarning(UserWarning):
     """A model file was written by other versions of skanomaly, torch or sklearn."""
 
 
+def _skanomaly_version() -> str:
+    from . import __version__  # at call time: the package imports this module
+
+    return __version__
+
+
 def _versions() -> dict[str, str]:
     return {
-        "skanomaly": __version__,
+        "skanomaly": _skanomaly_version(),
         "torch": torch.__version__,
         "sklearn": sklearn.__version__,
         "numpy": np.__version__,
@@ -101,6 +106,10 @@ def _encode(value: Any, where: str, arrays: dict[str, np.ndarray]) -> Any:
         key = f"array_{len(arrays)}"
         arrays[key] = keys
         return {"random_state": [name, key, int(pos), int(has_gauss), float(cached)]}
+    if isinstance(value, torch.Tensor):
+        key = f"array_{len(arrays)}"
+        arrays[key] = value.detach().cpu().numpy()
+        return {"tensor": key}
     if isinstance(value, np.ndarray):
         if value.dtype == object and all(isinstance(v, str) for v in value.flat):
             return {"str_array": value.tolist()}  # e.g. feature_names_in_
@@ -129,6 +138,8 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
             return torch.device(content)
         if tag == "array" and isinstance(content, str) and content in arrays:
             return arrays[content]
+        if tag == "tensor" and isinstance(content, str) and content in arrays:
+            return torch.from_numpy(arrays[content])
         if tag == "str_array" and isinstance(content, list):
             return np.asarray(content, dtype=object)
         if tag == "random_state" and isinstance(content, list) and len(content) == 5:
@@ -250,7 +261,7 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise ValueError(
             f"unsupported skanomaly model format version {version!r}; this skanomaly "
-            f"({__version__}) reads versions 1 to {FORMAT_VERSION}. Upgrade skanomaly."
+            f"({_skanomaly_version()}) reads versions 1 to {FORMAT_VERSION}. Upgrade skanomaly."
         )
     expected = {
         "versions": dict,
@@ -357,17 +368,22 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetect
     try:
         estimator = cls(**{k: _decode(v, arrays) for k, v in manifest["params"].items()})
         estimator._validate_params()
+        fitted = {}
         for key, value in manifest["fitted"].items():
             if not _FITTED_NAME.match(key) or keyword.iskeyword(key) or key in names:
                 raise ValueError(f"bad attribute name {key!r:.80}")
-            setattr(estimator, key, _decode(value, arrays))
+            fitted[key] = _decode(value, arrays)
     except (TypeError, ValueError) as exc:
         message = str(exc).removeprefix("malformed skanomaly model file: ")
         raise ValueError(f"malformed skanomaly model file: {message}") from None
+    vars(estimator).update(fitted)
 
     networks = manifest["networks"]
     if networks:
         _load_networks(estimator, networks, weight_bytes, device)
+        # Building may draw fitted values too (e.g. AnoGAN's start codes):
+        # the saved ones win.
+        vars(estimator).update({k: v for k, v in fitted.items() if k != "device_"})
     return estimator
 
 

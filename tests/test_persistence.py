@@ -186,6 +186,26 @@ def test_save_load_feature_names(detector_class, blobs, tmp_path):
     np.testing.assert_array_equal(restored.score_samples(frame), detector.score_samples(frame))
 
 
+def test_load_keeps_fitted_values_that_building_draws(
+    detector_class, blobs, tmp_path, monkeypatch
+):
+    # Re-building the networks on load must not replace fitted values that
+    # _build_networks draws (AnoGAN's start codes, say) with fresh ones.
+    original = detector_class._build_networks
+
+    def build_networks(self):
+        original(self)
+        self.drawn_ = torch.randn(5).numpy()
+        self.drawn_tensor_ = torch.randn(2, 3)
+
+    monkeypatch.setattr(detector_class, "_build_networks", build_networks)
+    detector = fast(detector_class, hidden_dims=(8,)).fit(blobs[0][:48])
+    skanomaly.save(detector, tmp_path / "model.skan")
+    restored = skanomaly.load(tmp_path / "model.skan")
+    np.testing.assert_array_equal(restored.drawn_, detector.drawn_)
+    assert torch.equal(restored.drawn_tensor_, detector.drawn_tensor_)
+
+
 def test_save_load_unfitted(detector_class, tmp_path):
     skanomaly.save(fast(detector_class, contamination=0.2), tmp_path / "model.skan")
     restored = skanomaly.load(tmp_path / "model.skan")
