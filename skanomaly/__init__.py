@@ -5,7 +5,8 @@ API: ``GANomalyDetector().fit(X).predict(X_test)``.
 """
 
 from .detectors import GANomalyDetector
+from .persistence import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["GANomalyDetector", "__version__"]
+__all__ = ["GANomalyDetector", "__version__", "load", "save"]

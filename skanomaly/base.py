@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
@@ -44,9 +45,11 @@ from .networks import (
 
 __all__ = ["BaseGANDetector"]
 
-# Aim for about this many optimiser steps when ``n_epochs="auto"``.
-_AUTO_STEPS = 2000
+# ``n_epochs="auto"`` trains for about ``_auto_steps`` optimiser steps (a
+# class attribute detectors may override), within these bounds on epochs.
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
+# Largest scaled input magnitude the networks see (see ``_to_tensor``).
+_INPUT_LIMIT = 1e6
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -70,11 +73,46 @@ def resolve_device(device: str | torch.device) -> str:
     return str(resolved)
 
 
+def available_device(device: str) -> str:
+    """The device a loaded model goes to: ``device`` if this machine has it.
+
+    A CUDA device that is missing here falls back, with a warning, to the
+    first GPU when there is one, else to the CPU.
+
+    Examples
+    --------
+    >>> available_device("cpu")
+    'cpu'
+    """
+    wanted = torch.device(device)
+    if wanted.type != "cuda":
+        return str(wanted)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count and (wanted.index is None or wanted.index < count):
+        return str(wanted)
+    fallback = "cuda:0" if count else "cpu"
+    warnings.warn(
+        f"this model was trained on {device!r}, which is not available here; "
+        f"it is loaded on {fallback!r}.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return fallback
+
+
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextmanager
 def _seeded_torch(seed: int, device: str) -> Iterator[None]:
-    """Seed torch inside a forked RNG state, leaving the global state untouched."""
+    """Seed torch inside a forked RNG state, leaving the global state untouched.
+
+    torch's default generator is one per process: fits running in threads of
+    one process (a Dask worker with several threads, joblib's threading
+    backend) take turns here, so that each draws only its own seeded stream.
+    """
     cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
 
@@ -110,6 +148,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     4-D ``(n, C, H, W)`` array) is scaled to ``[-1, 1]`` from the training
     range and fed to DCGAN backbones.
     """
+
+    # Optimiser steps that ``n_epochs="auto"`` aims at: enough for the
+    # networks to converge on small data sets without memorising them.
+    _auto_steps = 600
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
@@ -232,7 +274,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                         f"shape (C, H, W) = {self.image_shape_}, got {image_shape}."
                     )
         shape = getattr(X, "shape", None)
-        X2d = X.reshape(len(X), -1) if image_shape is not None else X
+        # An explicit row length: reshape(0, -1) is ambiguous for empty input.
+        X2d = X.reshape(len(X), math.prod(X.shape[1:])) if image_shape is not None else X
         X2d = validate_data(
             self,
             X2d,
@@ -262,23 +305,27 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit_scaling(self, X: np.ndarray) -> None:
         """Standardise tabular features; map image pixels to [-1, 1]."""
         if self.image_shape_ is None:
-            self.shift_ = X.mean(axis=0)
-            scale = X.std(axis=0)
+            # Statistics of X / magnitude: finite values near the float64 limit
+            # would overflow the sum of squares.
+            magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
+            self.shift_ = (X / magnitude).mean(axis=0) * magnitude
+            scale = (X / magnitude).std(axis=0) * magnitude
         else:
             low, high = float(X.min()), float(X.max())
-            self.shift_ = np.full(X.shape[1], (high + low) / 2)
-            scale = np.full(X.shape[1], (high - low) / 2)
+            self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
+            scale = np.full(X.shape[1], high / 2 - low / 2)
         # Constant columns / images: leave them centred rather than divide by zero.
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
         self.scale_ = scale
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Scaled float32 tensor in the networks' layout (rows or images)."""
-        scaled = np.asarray((X - self.shift_) / self.scale_, dtype=np.float32)
-        # float32 cannot hold what is beyond its range; keep inputs finite.
-        limit = np.finfo(np.float32).max / 4
-        np.clip(scaled, -limit, limit, out=scaled)
-        tensor = torch.from_numpy(scaled)
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
+            scaled = (X - self.shift_) / self.scale_
+        # Saturate far-out values (a million training spreads away) so that
+        # no float32 activation overflows: finite input, finite scores.
+        np.clip(scaled, -_INPUT_LIMIT, _INPUT_LIMIT, out=scaled)
+        tensor = torch.from_numpy(scaled.astype(np.float32))
         if self.image_shape_ is not None:
             tensor = tensor.reshape(-1, *self.image_shape_)
         return tensor
@@ -313,8 +360,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _resolve_n_epochs(self, n_samples: int) -> int:
         if self.n_epochs != "auto":
             return int(self.n_epochs)
-        steps_per_epoch = max(1, n_samples // min(self.batch_size, n_samples))
-        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch)
+        batch_size = min(self.batch_size, n_samples)
+        # The training loop skips a final batch of one row.
+        steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
+        epochs = math.ceil(self._auto_steps / steps_per_epoch)
         return int(np.clip(epochs, _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS))
 
     # ------------------------------------------------------------------
@@ -352,9 +401,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         and threads that spin-wait make them many times slower as soon as
         other processes (parallel workers, a busy machine) share the cores:
         tabular models use one thread. Convolutions on images do gain from
-        threads: they keep torch's setting.
+        threads: they keep torch's setting, except in a worker thread.
+
+        Thread-based engines (joblib's ``threading`` backend, Dask's
+        ``LocalCluster(processes=False)``) run several fits in one process,
+        where each would claim every core: a call from any thread but the
+        main thread uses one thread, as a Dask worker process does (its
+        nanny sets ``OMP_NUM_THREADS=1``). torch keeps this count per OS
+        thread, so other running threads are not affected. Process-based
+        engines (joblib's ``loky``, Dask workers) already split the cores
+        through ``OMP_NUM_THREADS``, which torch reads at import.
         """
-        return _torch_threads(1 if self.image_shape_ is None else None)
+        in_worker_thread = threading.current_thread() is not threading.main_thread()
+        return _torch_threads(1 if self.image_shape_ is None or in_worker_thread else None)
 
     def _fit(self, X):
         X, _ = self._validate_input(X, reset=True)
@@ -433,14 +492,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         # Large batches score faster; cap activations for big images.
         return max(self.batch_size, min(1024, 2**22 // self.n_features_in_))
 
-    def _batches(self, data: torch.Tensor) -> Iterator[torch.Tensor]:
+    def _batches(self, data: torch.Tensor | np.ndarray) -> Iterator[torch.Tensor]:
+        """Batches on the device; validated rows (an ndarray) are scaled batch by batch."""
         for module in self._networks().values():
             module.eval()
         for batch in gen_batches(len(data), self._score_batch_rows()):
-            yield data[batch].to(self.device_)
+            part = data[batch]
+            if isinstance(part, np.ndarray):
+                # Scaling per batch: memory stays a few batches, not a copy of X.
+                part = self._to_tensor(part)
+            yield part.to(self.device_)
 
-    def _score_tensor(self, data: torch.Tensor) -> np.ndarray:
-        """Anomaly scores (higher = abnormal) of scaled data, as float64."""
+    def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
         with torch.no_grad(), self._threads():
             parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
         return torch.cat(parts).numpy()
@@ -461,7 +525,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X, _ = self._validate_input(X, reset=False)
-        return -self._score_tensor(self._to_tensor(X))
+        return -self._score_tensor(X)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -512,7 +576,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
         with torch.no_grad(), self._threads():
-            parts = [self._reconstruct(x).detach() for x in self._batches(self._to_tensor(X))]
+            parts = [self._reconstruct(x).detach() for x in self._batches(X)]
         return self._from_tensor(torch.cat(parts))
 
     def anomaly_map(self, X):
@@ -547,15 +611,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         super().__setstate__(state)
         if "device_" not in state:
             return
-        wanted = torch.device(self.device_)
-        if wanted.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"this model was trained on {self.device_!r}, which is not available; "
-                "it is loaded on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.device_ = "cpu"
+        self.device_ = available_device(self.device_)
         for module in self._networks().values():
             module.to(self.device_)
 

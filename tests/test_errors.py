@@ -1,0 +1,279 @@
+"""Bad input at every public entry point: a clear ValueError / TypeError each time.
+
+Every row of the tables below names the input, the exception and (part of)
+its message; no torch stack trace or numpy reshape error may leak out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from .conftest import fast
+
+FIT_METHODS = ["fit", "fit_predict"]
+SCORE_METHODS = ["score_samples", "decision_function", "predict", "reconstruct", "anomaly_map"]
+
+_rng = np.random.default_rng(0)
+ROWS = _rng.normal(size=(24, 4))  # tabular: 4 features
+IMAGES = _rng.normal(size=(24, 1, 8, 8))  # grey 8x8 images
+
+
+def _with(X, index, value):
+    X = X.copy()
+    X[index] = value
+    return X
+
+
+# (case id, input, exception, message) -- for both fitting and scoring a
+# model fitted on ROWS (or on IMAGES for the image cases).
+TABULAR_CASES = [
+    ("nan", _with(ROWS, (0, 0), np.nan), ValueError, "Input X contains NaN"),
+    ("inf", _with(ROWS, (1, 2), np.inf), ValueError, "Input X contains infinity"),
+    ("-inf", _with(ROWS, (1, 2), -np.inf), ValueError, "Input X contains infinity"),
+    ("sparse", sp.csr_matrix(ROWS), TypeError, "Sparse data was passed for X, but dense data"),
+    (
+        "strings",
+        np.array([["a", "b", "c", "d"]] * 3, dtype=object),
+        ValueError,
+        "could not convert string to float",
+    ),
+    ("complex", ROWS + 1j, ValueError, "Complex data not supported"),
+    ("empty", np.empty((0, 4)), ValueError, r"Found array with 0 sample\(s\)"),
+    ("no features", np.empty((5, 0)), ValueError, r"Found array with 0 feature\(s\)"),
+    ("1-D", ROWS[0], ValueError, "Expected 2D array, got 1D array instead"),
+    ("scalar", 3.0, ValueError, "Expected 2D array, got scalar array instead"),
+    ("5-D", np.zeros((2, 1, 1, 8, 8)), ValueError, "Expected a 2-D, 3-D or 4-D array, got 5-D"),
+    ("ragged", [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0]], ValueError, "inhomogeneous shape"),
+]
+IMAGE_CASES = [
+    ("image nan", _with(IMAGES, (0, 0, 3, 3), np.nan), ValueError, "Input X contains NaN"),
+    ("image inf", _with(IMAGES, (0, 0, 3, 3), np.inf), ValueError, "Input X contains infinity"),
+    ("image empty", np.empty((0, 1, 8, 8)), ValueError, r"Found array with 0 sample\(s\)"),
+    (
+        "image strings",
+        np.full((3, 1, 8, 8), "x", dtype=object),
+        ValueError,
+        "could not convert string to float",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def fitted_models():
+    """A fitted tabular and image model per detector class, fitted once."""
+    return {}
+
+
+@pytest.fixture
+def tabular_model(detector_class, fitted_models):
+    key = (detector_class, "tabular")
+    if key not in fitted_models:
+        fitted_models[key] = fast(detector_class, hidden_dims=(8,)).fit(ROWS)
+    return fitted_models[key]
+
+
+@pytest.fixture
+def image_model(detector_class, fitted_models):
+    key = (detector_class, "images")
+    if key not in fitted_models:
+        fitted_models[key] = fast(detector_class, n_filters=2).fit(IMAGES)
+    return fitted_models[key]
+
+
+def _assert_unfitted(detector):
+    with pytest.raises(NotFittedError):
+        check_is_fitted(detector)
+
+
+# ----------------------------------------------------------------------
+# Fitting.
+# ----------------------------------------------------------------------
+FIT_CASES = (
+    TABULAR_CASES
+    + IMAGE_CASES
+    + [
+        ("one sample", ROWS[:1], ValueError, r"Found array with 1 sample\(s\).*minimum of 2"),
+        ("one image", IMAGES[:1], ValueError, r"Found array with 1 sample\(s\).*minimum of 2"),
+        (
+            "image smaller than 8x8",
+            _rng.normal(size=(6, 1, 7, 9)),
+            ValueError,
+            "images must be at least 8x8 pixels, got 7x9",
+        ),
+        (
+            "3-D image smaller than 8x8",
+            np.zeros((6, 8, 4)),
+            ValueError,
+            "at least 8x8 pixels, got 8x4",
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize("method", FIT_METHODS)
+@pytest.mark.parametrize(
+    "X, error, match", [case[1:] for case in FIT_CASES], ids=[case[0] for case in FIT_CASES]
+)
+def test_fit_rejects_bad_input(detector_class, method, X, error, match):
+    detector = fast(detector_class)
+    with pytest.raises(error, match=match):
+        getattr(detector, method)(X)
+    _assert_unfitted(detector)
+
+
+# (case id, constructor parameters, X, exception, message)
+PARAM_CASES = [
+    (
+        "contamination 0",
+        {"contamination": 0},
+        ROWS,
+        "'contamination' parameter.*range \\(0.0, 0.5\\]",
+    ),
+    ("contamination 0.7", {"contamination": 0.7}, ROWS, "'contamination' parameter.*Got 0.7"),
+    ("contamination auto", {"contamination": "auto"}, ROWS, "'contamination' parameter"),
+    ("n_epochs 0", {"n_epochs": 0}, ROWS, "'n_epochs' parameter.*Got 0"),
+    ("n_epochs text", {"n_epochs": "many"}, ROWS, "'n_epochs' parameter.*'many'"),
+    ("n_epochs float", {"n_epochs": 2.5}, ROWS, "'n_epochs' parameter.*Got 2.5"),
+    ("batch_size 1", {"batch_size": 1}, ROWS, "'batch_size' parameter.*range \\[2, inf\\)"),
+    ("learning_rate 0", {"learning_rate": 0.0}, ROWS, "'learning_rate' parameter.*Got 0.0"),
+    ("learning_rate -1", {"learning_rate": -1}, ROWS, "'learning_rate' parameter.*Got -1"),
+    ("latent_dim 0", {"latent_dim": 0}, ROWS, "'latent_dim' parameter.*Got 0"),
+    ("hidden_dims empty", {"hidden_dims": []}, ROWS, "hidden_dims must be a non-empty sequence"),
+    ("hidden_dims 0", {"hidden_dims": [8, 0]}, ROWS, "hidden_dims must be .* positive integers"),
+    ("hidden_dims text", {"hidden_dims": "ab"}, ROWS, "'hidden_dims' parameter.*'ab'"),
+    ("n_filters 0", {"n_filters": 0}, IMAGES, "'n_filters' parameter.*Got 0"),
+    ("image_shape 4-D", {"image_shape": (1, 2, 3, 4)}, ROWS, "image_shape must be \\(C, H, W\\)"),
+    ("image_shape 0", {"image_shape": (0, 8)}, ROWS, "image_shape must be .* positive integers"),
+    (
+        "image_shape vs features",
+        {"image_shape": (8, 8)},
+        ROWS,
+        "image_shape=\\(8, 8\\) has 64 values per image, but X has 4 features",
+    ),
+    (
+        "image_shape vs images",
+        {"image_shape": (3, 8, 8)},
+        IMAGES,
+        "image_shape=\\(3, 8, 8\\) does not match the shape of the images in X, \\(1, 8, 8\\)",
+    ),
+    (
+        "image_shape too small",
+        {"image_shape": (2, 2)},
+        ROWS,
+        "images must be at least 8x8 pixels, got 2x2",
+    ),
+    ("device tpu", {"device": "tpu"}, ROWS, "device='tpu' is not a valid torch device"),
+    ("device number", {"device": 3}, ROWS, "'device' parameter.*Got 3"),
+    ("random_state text", {"random_state": "seed"}, ROWS, "'random_state' parameter"),
+    ("verbose -1", {"verbose": -1}, ROWS, "'verbose' parameter.*Got -1"),
+]
+if not torch.cuda.is_available():
+    PARAM_CASES.append(
+        ("device cuda", {"device": "cuda"}, ROWS, "device='cuda' was requested but CUDA is not")
+    )
+
+
+@pytest.mark.parametrize(
+    "params, X, match", [case[1:] for case in PARAM_CASES], ids=[case[0] for case in PARAM_CASES]
+)
+def test_fit_rejects_bad_parameters(detector_class, params, X, match):
+    detector = fast(detector_class, **params)
+    with pytest.raises((ValueError, TypeError), match=match):
+        detector.fit(X)
+    _assert_unfitted(detector)
+
+
+def test_fit_rejects_negative_loss_weights(detector_class):
+    # Each detector's own weights: all are non-negative floats.
+    weights = [p for p in detector_class._get_param_names() if p.endswith("_weight")]
+    for name in weights:
+        with pytest.raises(ValueError, match=f"'{name}' parameter.*Got -1.0"):
+            fast(detector_class, **{name: -1.0}).fit(ROWS)
+
+
+# ----------------------------------------------------------------------
+# Scoring, reconstructing and mapping.
+# ----------------------------------------------------------------------
+SCORE_CASES = TABULAR_CASES + [
+    (
+        "wrong feature count",
+        ROWS[:, :3],
+        ValueError,
+        "X has 3 features, but .* is expecting 4 features as input",
+    ),
+    (
+        "images to a tabular model",
+        IMAGES[:3],
+        ValueError,
+        "was fitted on tabular data with 4 features, got images of shape \\(1, 8, 8\\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("method", SCORE_METHODS)
+@pytest.mark.parametrize(
+    "X, error, match", [case[1:] for case in SCORE_CASES], ids=[case[0] for case in SCORE_CASES]
+)
+def test_scoring_rejects_bad_tabular_input(tabular_model, method, X, error, match):
+    with pytest.raises(error, match=match):
+        getattr(tabular_model, method)(X)
+
+
+IMAGE_SCORE_CASES = IMAGE_CASES + [
+    (
+        "wrong image shape",
+        _rng.normal(size=(3, 1, 8, 9)),
+        ValueError,
+        "wrong image shape: .* fitted on images of shape \\(C, H, W\\) = \\(1, 8, 8\\), "
+        "got \\(1, 8, 9\\)",
+    ),
+    (
+        "wrong channel count",
+        _rng.normal(size=(3, 3, 8, 8)),
+        ValueError,
+        "wrong image shape: .* got \\(3, 8, 8\\)",
+    ),
+    (
+        "image smaller than 8x8",
+        _rng.normal(size=(3, 7, 7)),
+        ValueError,
+        "wrong image shape: .* got \\(1, 7, 7\\)",
+    ),
+    (
+        "flat rows of the wrong length",
+        _rng.normal(size=(3, 63)),
+        ValueError,
+        "X has 63 features, but .* is expecting 64 features",
+    ),
+]
+
+
+@pytest.mark.parametrize("method", SCORE_METHODS)
+@pytest.mark.parametrize(
+    "X, error, match",
+    [case[1:] for case in IMAGE_SCORE_CASES],
+    ids=[case[0] for case in IMAGE_SCORE_CASES],
+)
+def test_scoring_rejects_bad_image_input(image_model, method, X, error, match):
+    with pytest.raises(error, match=match):
+        getattr(image_model, method)(X)
+
+
+@pytest.mark.parametrize("method", SCORE_METHODS)
+def test_scoring_an_unfitted_detector(detector_class, method):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(fast(detector_class), method)(ROWS)
+
+
+@pytest.mark.parametrize("method", SCORE_METHODS)
+def test_one_sample_and_other_layouts_are_accepted(tabular_model, image_model, method):
+    # The counterpart of the tables: valid edge cases must not be rejected.
+    assert len(getattr(tabular_model, method)(ROWS[:1])) == 1
+    assert len(getattr(tabular_model, method)([[0, 1, 2, 3]])) == 1  # ints, a list
+    for images in (IMAGES[:2], IMAGES[:2, 0], IMAGES[:2].reshape(2, -1)):  # 4-D, 3-D, flat
+        assert getattr(image_model, method)(images).shape[0] == 2
