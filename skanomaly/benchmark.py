@@ -40,23 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, load_odds
+
 __all__ = ["PROFILES", "Contender", "Profile", "contenders", "main", "row_key", "run_benchmark"]
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 OUR_DETECTORS = ("AnoGANDetector", "EGBADDetector", "GANomalyDetector")
 OUR_NAMES = tuple(name.removesuffix("Detector") + " (skanomaly)" for name in OUR_DETECTORS)
-FASHION_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
 TABULAR_SETS = ("breastw", "glass", "shuttle", "breast_cancer")
 IMAGE_SETS = ("fashion_mnist", "digits")
 
@@ -291,10 +281,7 @@ def _load_tabular(name: str, data_dir: Path, shuttle_rows: int):
     path = data_dir / "odds" / f"{name}.mat"
     if not path.exists():
         return None
-    from scipy.io import loadmat
-
-    mat = loadmat(path)
-    X, y = np.asarray(mat["X"], dtype=np.float64), np.asarray(mat["y"]).ravel().astype(int)
+    X, y = load_odds(path)
     if name == "shuttle" and len(X) > shuttle_rows:
         from sklearn.model_selection import train_test_split
 
@@ -315,20 +302,17 @@ def _one_class_tasks(name: str, profile: Profile, data_dir: Path, seed: int):
     if name == "fashion_mnist":
         if not (data_dir / "FashionMNIST" / "raw").exists():
             return
-        from torchvision.datasets import FashionMNIST
-
-        train = FashionMNIST(str(data_dir), train=True, download=False)
-        test = FashionMNIST(str(data_dir), train=False, download=False)
-        X_all, y_all = train.data.numpy(), train.targets.numpy()
+        X_all, y_all = load_fashion_mnist(data_dir, train=True, download=False)
+        X_test_all, y_test_all = load_fashion_mnist(data_dir, train=False, download=False)
         # A fixed stratified test subsample, the same for every class and seed.
         X_test, _, y_test_class, _ = train_test_split(
-            test.data.numpy(),
-            test.targets.numpy(),
+            X_test_all,
+            y_test_all,
             train_size=profile.fashion_test,
-            stratify=test.targets.numpy(),
+            stratify=y_test_all,
             random_state=0,
         )
-        names, n_train = FASHION_CLASSES, profile.fashion_train_per_class
+        names, n_train = FASHION_MNIST_CLASSES, profile.fashion_train_per_class
     elif name == "digits":
         from sklearn.datasets import load_digits
 
