@@ -4,8 +4,8 @@ AnoGAN, EGBAD and GANomaly behind the ``OutlierMixin`` / ``BaseEstimator``
 API: ``GANomalyDetector().fit(X).predict(X_test)``.
 """
 
-from .detectors import GANomalyDetector
+from .detectors import AnoGANDetector, EGBADDetector, GANomalyDetector
 
 __version__ = "0.1.0"
 
-__all__ = ["GANomalyDetector", "__version__"]
+__all__ = ["AnoGANDetector", "EGBADDetector", "GANomalyDetector", "__version__"]

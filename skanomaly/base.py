@@ -34,6 +34,7 @@ from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
     DCGANEncoder,
+    DCGANJointDiscriminator,
     MLPDecoder,
     MLPDiscriminator,
     MLPEncoder,
@@ -185,7 +186,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _make_joint_discriminator(self) -> nn.Module:
         if self.image_shape_ is None:
             return MLPJointDiscriminator(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
-        raise NotImplementedError("joint image discriminator")
+        return DCGANJointDiscriminator(self.image_shape_, self.latent_dim_, self.n_filters)
 
     def _adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
         """Adam with beta1 = 0.5, as in DCGAN and the three papers."""

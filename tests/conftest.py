@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from skanomaly import GANomalyDetector
+from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 
 # Every detector class, with settings that make fitting take well under a
 # second on tiny data; tests parametrised over this list cover each detector.
-DETECTOR_CLASSES = [GANomalyDetector]
+DETECTOR_CLASSES = [AnoGANDetector, EGBADDetector, GANomalyDetector]
 
 FAST_PARAMS = {"n_epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from numbers import Real
 
-import torch
 from sklearn.utils._param_validation import Interval
 
 from ..base import BaseGANDetector
