@@ -275,12 +275,16 @@ class AnoGANDetector(BaseGANDetector):
         # and the summed loss gives each row its own gradient, so every row
         # follows the same path as it would alone.
         optimizer = torch.optim.Adam([z], lr=self.latent_lr)
+        # A cosine decay of the step lets z settle into its minimum instead of
+        # oscillating around it at the kinks of the L1 loss.
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(self.latent_steps, 1))
         with torch.enable_grad():
             for _ in range(self.latent_steps):
                 loss, _ = self._search_loss(x, features_x, z, generator, discriminator)
                 # Gradient for z only: the networks stay frozen and untouched.
                 (z.grad,) = torch.autograd.grad(loss.sum(), [z])
                 optimizer.step()
+                schedule.step()
         # The final loss in float64, so that a score does not change in its
         # last float32 bits with the number of rows scored together.
         generator, discriminator = float64_copy(generator), float64_copy(discriminator)
