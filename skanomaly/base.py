@@ -48,6 +48,9 @@ __all__ = ["BaseGANDetector"]
 # Aim for about this many optimiser steps when ``n_epochs="auto"``.
 _AUTO_STEPS = 2000
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
+# Losses are computed on scaled data, where sane values are O(1) to O(100); an
+# epoch mean beyond this has diverged even if float32 has not overflowed yet.
+_DIVERGED_LOSS = 1e10
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -388,7 +391,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             means = {name: float(total) / n_steps for name, total in sums.items()}
             for name, value in means.items():
                 history.setdefault(name, []).append(value)
-            bad = {name: value for name, value in means.items() if not math.isfinite(value)}
+            bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
             if bad:
                 name, value = next(iter(bad.items()))
                 raise FloatingPointError(
