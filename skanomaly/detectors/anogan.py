@@ -254,11 +254,11 @@ class AnoGANDetector(BaseGANDetector):
         discrimination = l1_per_row(features_x, features_hat)
         return residual_score(x, x_hat, discrimination, self.disc_weight), x_hat
 
-    def _start_codes(self, x, features_x):
+    def _start_codes(self, x, features_x, generator, discriminator):
         """For each row, the fixed candidate code with the lowest ``L(z)``."""
-        candidates = self.latent_candidates_.to(x.device)
-        images = self.generator_(candidates)
-        _, features = self.discriminator_(images)
+        candidates = self.latent_candidates_.to(x.device, x.dtype)
+        images = generator(candidates)
+        _, features = discriminator(images)
         rows, images = x.flatten(1), images.flatten(1)
         # Pairwise ``L``: L1 distances scaled to per-value means, as in l1_per_row.
         losses = (1.0 - self.disc_weight) * torch.cdist(rows, images, p=1) / rows.shape[1]
@@ -267,10 +267,13 @@ class AnoGANDetector(BaseGANDetector):
 
     def _search(self, x):
         """``(A(x), G(z*))`` after ``latent_steps`` Adam steps on ``z``."""
-        generator, discriminator = self.generator_, self.discriminator_
+        # In float64: float32 results change in their last bits with the number
+        # of rows in a matrix product, and the search amplifies such noise.
+        generator, discriminator = float64_copy(self.generator_), float64_copy(self.discriminator_)
+        x = x.double()
         with torch.no_grad():
             _, features_x = discriminator(x)
-            z = self._start_codes(x, features_x).clone().requires_grad_(True)
+            z = self._start_codes(x, features_x, generator, discriminator).requires_grad_(True)
         # One Adam over the (n, latent_dim) tensor: its moments are per element
         # and the summed loss gives each row its own gradient, so every row
         # follows the same path as it would alone.
@@ -281,17 +284,12 @@ class AnoGANDetector(BaseGANDetector):
         with torch.enable_grad():
             for _ in range(self.latent_steps):
                 loss, _ = self._search_loss(x, features_x, z, generator, discriminator)
-                # Gradient for z only: the networks stay frozen and untouched.
+                # Gradient for z only: the networks stay frozen.
                 (z.grad,) = torch.autograd.grad(loss.sum(), [z])
                 optimizer.step()
                 schedule.step()
-        # The final loss in float64, so that a score does not change in its
-        # last float32 bits with the number of rows scored together.
-        generator, discriminator = float64_copy(generator), float64_copy(discriminator)
         with torch.no_grad():
-            x, z = x.double(), z.detach().double()
-            _, features_x = discriminator(x)
-            return self._search_loss(x, features_x, z, generator, discriminator)
+            return self._search_loss(x, features_x, z.detach(), generator, discriminator)
 
     def _anomaly_score(self, x):
         return self._search(x)[0]
