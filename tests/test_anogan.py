@@ -22,10 +22,10 @@ def test_batched_search_equals_row_by_row(fitted, blobs):
     X = np.vstack([inliers[:30], outliers[:10]])
     together = fitted.score_samples(X)
     alone = np.array([fitted.score_samples(row[None])[0] for row in X])
-    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(together, alone, rtol=1e-9, atol=1e-12)
     reconstructed = fitted.reconstruct(X[:5])
     np.testing.assert_allclose(
-        reconstructed, np.vstack([fitted.reconstruct(row[None]) for row in X[:5]]), rtol=1e-4
+        reconstructed, np.vstack([fitted.reconstruct(row[None]) for row in X[:5]]), rtol=1e-9
     )
 
 
@@ -33,7 +33,7 @@ def test_score_does_not_depend_on_batch_companions(fitted, blobs):
     inliers, outliers = blobs
     with_inliers = fitted.score_samples(inliers[:20])
     with_outliers = fitted.score_samples(np.vstack([outliers, inliers[:20]]))[len(outliers) :]
-    np.testing.assert_allclose(with_inliers, with_outliers, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(with_inliers, with_outliers, rtol=1e-9, atol=1e-12)
 
 
 def test_search_lowers_the_loss_and_leaves_networks_untouched(fitted, blobs):
@@ -86,7 +86,7 @@ def test_image_search(digits_images):
     detector = fast(AnoGANDetector, n_filters=8, latent_steps=5).fit(X[y == 0][:60])
     scores = detector.score_samples(X[:12])
     alone = np.array([detector.score_samples(X[i : i + 1])[0] for i in range(12)])
-    np.testing.assert_allclose(scores, alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(scores, alone, rtol=1e-9, atol=1e-12)
     assert detector.reconstruct(X[:3]).shape == (3, 1, 8, 8)
 
 
