@@ -83,11 +83,11 @@ class AnoGANDetector(BaseGANDetector):
         0 silent, 1 a progress bar over epochs with live losses, 2 a line
         per epoch.
     latent_steps : int, default=100
-        Adam steps of the latent search for every scored sample. The paper
-        uses 500; scores cost about ``latent_steps`` forward and backward
-        passes.
+        Adam steps of the latent search for every scored sample (the paper
+        uses 500). ``0`` keeps the best of the starting codes.
     latent_lr : float, default=0.05
-        Adam learning rate of the latent search.
+        Initial Adam learning rate of the latent search; it decays to zero
+        along a cosine over the ``latent_steps`` steps.
     disc_weight : float, default=0.1
         ``lambda``, weight of the discrimination (feature) term of the score
         and of the search loss, in [0, 1].
@@ -140,10 +140,18 @@ class AnoGANDetector(BaseGANDetector):
     a row rather than sums, so that ``disc_weight`` weighs the two terms the
     same way whatever the input size and the width of ``f``.
 
-    Scoring runs ``latent_steps`` optimisation steps per sample (in batches),
-    so it is much slower than EGBAD or GANomaly; ``reconstruct`` and
-    ``anomaly_map`` run the same search and give ``G(z*)`` and
-    ``|x - G(z*)|``.
+    The search starts each row from the one of 64 codes, drawn once at fit
+    time, whose image explains the row best, then takes ``latent_steps`` Adam
+    steps with a cosine-decayed step size.  It runs in float64 on copies of
+    the networks: in float32, matrix products change in their last bits with
+    the number of rows, and the search amplifies that noise, whereas in
+    float64 a row's score is the same (to about 1e-15) whichever rows it is
+    scored with.
+
+    Scoring costs about ``latent_steps`` forward and backward passes per
+    sample (in batches), so it is much slower than EGBAD or GANomaly;
+    ``reconstruct`` and ``anomaly_map`` run the same search and give
+    ``G(z*)`` and ``|x - G(z*)|``.
 
     References
     ----------

@@ -124,7 +124,9 @@ class EGBADDetector(BaseGANDetector):
 
     The norms of the score are means over the values (pixels, features) of
     a row rather than sums, so that ``disc_weight`` weighs the two terms the
-    same way whatever the input size and the width of ``f``.
+    same way whatever the input size and the width of ``f``.  The score is
+    computed in float64 on copies of the networks, so that it does not
+    change in its last float32 bits with the number of rows scored together.
 
     References
     ----------
