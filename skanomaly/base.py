@@ -83,6 +83,18 @@ def _seeded_torch(seed: int, device: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block, then restore it."""
+    previous = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _image_shape_param(image_shape) -> tuple[int, int, int]:
     shape = tuple(image_shape)
     if len(shape) == 2:
@@ -337,6 +349,17 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 delattr(self, name)
             raise
 
+    def _threads(self):
+        """Context setting torch's intra-op threads for this (validated) model.
+
+        The MLPs' small matrix products gain nothing from intra-op threads,
+        and threads that spin-wait make them many times slower as soon as
+        other processes (parallel workers, a busy machine) share the cores:
+        tabular models use one thread. Convolutions on images do gain from
+        threads: they keep torch's setting.
+        """
+        return _torch_threads(1 if self.image_shape_ is None else None)
+
     def _fit(self, X):
         X, _ = self._validate_input(X, reset=True)
         self.device_ = resolve_device(self.device)
@@ -345,7 +368,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_epochs_ = self._resolve_n_epochs(len(X))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         data = self._to_tensor(X)
-        with _seeded_torch(seed, self.device_):
+        with _seeded_torch(seed, self.device_), self._threads():
             self._build_networks()
             for module in self._networks().values():
                 module.apply(dcgan_init)
@@ -422,7 +445,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _score_tensor(self, data: torch.Tensor) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data, as float64."""
-        with torch.no_grad():
+        with torch.no_grad(), self._threads():
             parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
         return torch.cat(parts).numpy()
 
@@ -492,7 +515,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        with torch.no_grad(), self._threads():
             parts = [self._reconstruct(x).detach() for x in self._batches(self._to_tensor(X))]
         return self._from_tensor(torch.cat(parts))
 
@@ -516,7 +539,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # Pickling: network state travels on the CPU, comes back on a live device.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name, value in state.items():
             if isinstance(value, nn.Module) and any(
                 p.device.type != "cpu" for p in value.parameters()

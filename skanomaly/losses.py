@@ -42,22 +42,18 @@ def adversarial_per_row(
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
-def feature_matching_loss(
-    features_real: torch.Tensor, features_fake: torch.Tensor
-) -> torch.Tensor:
+def feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mean squared distance between discriminator features ``f(x)`` and ``f(x_hat)``."""
-    return F.mse_loss(features_fake, features_real)
+    return F.mse_loss(fake, real)
 
 
-def mean_feature_matching_loss(
-    features_real: torch.Tensor, features_fake: torch.Tensor
-) -> torch.Tensor:
+def mean_feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Squared distance between the batch means of ``f(x)`` and ``f(G(z))``.
 
     The generator's feature matching objective of Salimans et al. (2016):
     match the statistics of real data rather than fool one discriminator.
     """
-    return F.mse_loss(features_fake.mean(0), features_real.mean(0))
+    return F.mse_loss(fake.mean(0), real.mean(0))
 
 
 def l2_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,9 @@ from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 # second on tiny data; tests parametrised over this list cover each detector.
 DETECTOR_CLASSES = [AnoGANDetector, EGBADDetector, GANomalyDetector]
 
-FAST_PARAMS = {"n_epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
+# SKANOMALY_TEST_DEVICE=cuda runs the suite on a GPU; CI has none.
+TEST_DEVICE = os.environ.get("SKANOMALY_TEST_DEVICE", "cpu")
+FAST_PARAMS = {"n_epochs": 2, "batch_size": 16, "random_state": 0, "device": TEST_DEVICE}
 # AnoGAN scores by a search of ``latent_steps`` steps per row; keep it short.
 FAST_CLASS_PARAMS = {AnoGANDetector: {"latent_steps": 20}}
 
