@@ -98,7 +98,7 @@ class AnoGANDetector(BaseGANDetector):
         The trained generator ``G(z)``.
     discriminator_ : torch.nn.Module
         The trained discriminator, returning ``(logit, f(x))``.
-    latent_candidates_ : torch.Tensor of shape (64, latent_dim_)
+    latent_candidates_ : ndarray of shape (64, latent_dim_)
         Fixed codes drawn at fit time; each row's search starts from the one
         that explains it best, so a score never depends on the other rows.
     offset_ : float
@@ -217,7 +217,8 @@ class AnoGANDetector(BaseGANDetector):
     def _build_networks(self):
         self.generator_ = self._make_decoder()
         self.discriminator_ = self._make_discriminator()
-        self.latent_candidates_ = torch.randn(_N_START_CANDIDATES, self.latent_dim_)
+        # Plain numbers, like the scaling: nothing to move between devices.
+        self.latent_candidates_ = torch.randn(_N_START_CANDIDATES, self.latent_dim_).numpy()
 
     def _make_optimizers(self):
         return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}
@@ -264,7 +265,7 @@ class AnoGANDetector(BaseGANDetector):
 
     def _start_codes(self, x, features_x, generator, discriminator):
         """For each row, the fixed candidate code with the lowest ``L(z)``."""
-        candidates = self.latent_candidates_.to(x.device, x.dtype)
+        candidates = torch.from_numpy(self.latent_candidates_).to(x.device, x.dtype)
         images = generator(candidates)
         _, features = discriminator(images)
         rows, images = x.flatten(1), images.flatten(1)
