@@ -45,8 +45,8 @@ from .networks import (
 
 __all__ = ["BaseGANDetector"]
 
-# Aim for about this many optimiser steps when ``n_epochs="auto"``.
-_AUTO_STEPS = 2000
+# ``n_epochs="auto"`` trains for about ``_auto_steps`` optimiser steps (a
+# class attribute detectors may override), within these bounds on epochs.
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
@@ -114,6 +114,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     4-D ``(n, C, H, W)`` array) is scaled to ``[-1, 1]`` from the training
     range and fed to DCGAN backbones.
     """
+
+    # Optimiser steps that ``n_epochs="auto"`` aims at: enough for the
+    # networks to converge on small data sets without memorising them.
+    _auto_steps = 600
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
@@ -317,8 +321,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _resolve_n_epochs(self, n_samples: int) -> int:
         if self.n_epochs != "auto":
             return int(self.n_epochs)
-        steps_per_epoch = max(1, n_samples // min(self.batch_size, n_samples))
-        epochs = math.ceil(_AUTO_STEPS / steps_per_epoch)
+        batch_size = min(self.batch_size, n_samples)
+        # The training loop skips a final batch of one row.
+        steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
+        epochs = math.ceil(self._auto_steps / steps_per_epoch)
         return int(np.clip(epochs, _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS))
 
     # ------------------------------------------------------------------

@@ -37,7 +37,7 @@ class GANomalyDetector(BaseGANDetector):
         Expected share of outliers in the training data, in (0, 0.5]; sets
         ``offset_`` so that this share of training samples is flagged.
     n_epochs : int or "auto", default="auto"
-        Passes over the training data. ``"auto"`` aims at about 2,000
+        Passes over the training data. ``"auto"`` aims at about 600
         optimiser steps, with 15 to 500 epochs.
     batch_size : int, default=64
         Rows (images) per training step.
