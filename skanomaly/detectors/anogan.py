@@ -172,6 +172,10 @@ class AnoGANDetector(BaseGANDetector):
     array([ 1, -1])
     """
 
+    # The defaults were measured with 2,000 steps (benchmarks/defaults_check.py);
+    # the adversarial game gets no reconstruction loss to speed it up.
+    _auto_steps = 2000
+
     _parameter_constraints: dict = {
         **BaseGANDetector._parameter_constraints,
         "latent_steps": [Interval(Integral, 0, None, closed="left")],
