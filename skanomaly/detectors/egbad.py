@@ -146,8 +146,8 @@ class EGBADDetector(BaseGANDetector):
     array([ 1, -1])
     """
 
-    # The defaults were measured with 2,000 steps (benchmarks/defaults_check.py);
-    # the adversarial game gets no reconstruction loss to speed it up.
+    # ``n_epochs="auto"``: about 2,000 steps, the setting the defaults were
+    # validated with (benchmarks/defaults_check.py).
     _auto_steps = 2000
 
     _parameter_constraints: dict = {
