@@ -4,9 +4,9 @@ AnoGAN, EGBAD and GANomaly behind the ``OutlierMixin`` / ``BaseEstimator``
 API: ``GANomalyDetector().fit(X).predict(X_test)``.
 """
 
-from .detectors import GANomalyDetector
+from .detectors import AnoGANDetector, EGBADDetector, GANomalyDetector
 from .persistence import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["GANomalyDetector", "__version__", "load", "save"]
+__all__ = ["AnoGANDetector", "EGBADDetector", "GANomalyDetector", "__version__", "load", "save"]

@@ -35,6 +35,7 @@ from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
     DCGANEncoder,
+    DCGANJointDiscriminator,
     MLPDecoder,
     MLPDiscriminator,
     MLPEncoder,
@@ -50,6 +51,9 @@ __all__ = ["BaseGANDetector"]
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
 # Largest scaled input magnitude the networks see (see ``_to_tensor``).
 _INPUT_LIMIT = 1e6
+# Losses are computed on scaled data, where sane values are O(1) to O(100); an
+# epoch mean beyond this has diverged even if float32 has not overflowed yet.
+_DIVERGED_LOSS = 1e10
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -239,7 +243,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _make_joint_discriminator(self) -> nn.Module:
         if self.image_shape_ is None:
             return MLPJointDiscriminator(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
-        raise NotImplementedError("joint image discriminator")
+        return DCGANJointDiscriminator(self.image_shape_, self.latent_dim_, self.n_filters)
 
     def _adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
         """Adam with beta1 = 0.5, as in DCGAN and the three papers."""
@@ -469,7 +473,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             means = {name: float(total) / n_steps for name, total in sums.items()}
             for name, value in means.items():
                 history.setdefault(name, []).append(value)
-            bad = {name: value for name, value in means.items() if not math.isfinite(value)}
+            bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
             if bad:
                 name, value = next(iter(bad.items()))
                 raise FloatingPointError(

@@ -21,6 +21,7 @@ __all__ = [
     "DCGANDecoder",
     "DCGANDiscriminator",
     "DCGANEncoder",
+    "DCGANJointDiscriminator",
     "padded_side",
 ]
 
@@ -161,3 +162,40 @@ class DCGANDiscriminator(_ImageModule):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(self.pad(x))
         return self.classifier(features).flatten(), features.flatten(1)
+
+
+class DCGANJointDiscriminator(_ImageModule):
+    """BiGAN discriminator ``D(x, z)`` on images, returning ``(logit, features)``.
+
+    As in Zenati et al. (2018, appendix), the image goes through the
+    convolutional pyramid, the code through a dense layer, and the two are
+    concatenated into a dense joint layer whose output is the feature layer
+    ``f(x, z)``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` with ``H, W >= 8``.
+    latent_dim : int
+        Size of the code.
+    n_filters : int, default=64
+        Channels of the first convolution; the ``z`` branch has
+        ``8 * n_filters`` units and the joint layer ``16 * n_filters``
+        (512 and 1024 at the default, the paper's widths).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, n_filters: int = 64):
+        super().__init__(image_shape)
+        self.x_branch, width = _down_pyramid(self.image_shape[0], self.side, n_filters)
+        self.z_branch = nn.Sequential(
+            nn.Linear(latent_dim, 8 * n_filters), nn.LeakyReLU(0.2, inplace=True)
+        )
+        self.joint = nn.Sequential(
+            nn.Linear(width * 16 + 8 * n_filters, 16 * n_filters), nn.LeakyReLU(0.2, inplace=True)
+        )
+        self.classifier = nn.Linear(16 * n_filters, 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x_features = self.x_branch(self.pad(x)).flatten(1)
+        features = self.joint(torch.cat([x_features, self.z_branch(z)], dim=1))
+        return self.classifier(features).squeeze(1), features
