@@ -8,8 +8,8 @@ trains GANomaly on ``train/``, scores ``test/`` and writes pictures.
 
 The same job from the shell::
 
-    skanomaly train DATA_DIR --detector ganomaly --output model.joblib
-    skanomaly score model.joblib DATA_DIR --output report/
+    skanomaly train DATA_DIR --detector ganomaly --output model.skan
+    skanomaly score model.skan DATA_DIR --output report/
 
 Run ``python examples/image_folder.py [OUTPUT_DIR]`` (default
 ``image_folder_example/``); ``SKANOMALY_EXAMPLE_FAST=1`` uses a few images

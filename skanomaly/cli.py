@@ -56,48 +56,43 @@ class CommandError(Exception):
 # Model files
 # ----------------------------------------------------------------------
 def save_model(path, detector, *, image_size, grayscale, train_dir) -> None:
-    """Save a detector with the image preprocessing ``score`` must repeat."""
-    import joblib
+    """Save a detector, with the image preprocessing ``score`` must repeat.
 
-    bundle = {
+    The file is skanomaly's safe weights-only format (:func:`skanomaly.save`):
+    model files can be shared and opened without running code from them.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
         "format": MODEL_FORMAT,
-        "skanomaly_version": skanomaly.__version__,
-        "detector": detector,
         "image_size": image_size,
         "grayscale": grayscale,
         "train_dir": str(train_dir),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, path)
+    skanomaly.save(detector, path, metadata=metadata)
 
 
 def load_model(path) -> dict:
-    """Read a file written by :func:`save_model` (or a bare pickled detector).
-
-    joblib files are pickles: only load files from sources you trust.
-    """
-    import joblib
-
-    from .base import BaseGANDetector
+    """Read a file written by :func:`save_model` (or by :func:`skanomaly.save`)."""
+    from .persistence import read_metadata
 
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"model file {path} does not exist")
     try:
-        loaded = joblib.load(path)
-    except Exception as exc:  # a pickle can fail in many ways; all mean "not a model"
-        raise CommandError(f"{path} is not a skanomaly model file ({type(exc).__name__})") from exc
-    if isinstance(loaded, BaseGANDetector):
-        loaded = {"detector": loaded, "image_size": None, "grayscale": None}
-    elif not (isinstance(loaded, dict) and loaded.get("format") == MODEL_FORMAT):
-        raise CommandError(f"{path} is not a skanomaly model file")
-    detector = loaded["detector"]
+        metadata = read_metadata(path)
+        detector = skanomaly.load(path)
+    except ValueError as exc:
+        raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
+    if metadata.get("format") != MODEL_FORMAT:  # a detector saved from Python
+        metadata = {"image_size": None, "grayscale": None}
+    if isinstance(metadata.get("image_size"), list):  # JSON has no tuples
+        metadata["image_size"] = tuple(metadata["image_size"])
     if not hasattr(detector, "offset_"):
         raise CommandError(f"{path} holds a detector that was never fitted")
     if getattr(detector, "image_shape_", None) is None:
         raise CommandError(f"{path} holds a detector fitted on tabular data, not images")
-    return loaded
+    return {**metadata, "detector": detector}
 
 
 # ----------------------------------------------------------------------
@@ -351,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a detector on an image folder",
         description="Train a detector on the images of DATA_DIR/train (or of DATA_DIR when it "
-        "has no train/ folder) and save it with joblib. Images sit in class folders (e.g. "
-        "train/0.normal/) or directly in the folder.",
+        "has no train/ folder) and save it in skanomaly's safe weights-only format "
+        "(skanomaly.save). Images sit in class folders (e.g. train/0.normal/) or directly "
+        "in the folder.",
     )
     train.add_argument("data_dir", metavar="DATA_DIR")
     train.add_argument("--detector", required=True, choices=names)
@@ -383,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folder). Writes REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, "
         "true_anomaly), prints ROC-AUC and average precision when the class folders give "
         "labels, and writes pictures of the most anomalous images, a score histogram and the "
-        "training losses. Model files are pickles: score only models you trust.",
+        "training losses. Model files hold weights and numbers only: loading one runs no code.",
     )
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data_dir", metavar="DATA_DIR")

@@ -40,7 +40,7 @@ import torch
 
 from .base import BaseGANDetector, available_device, resolve_device
 
-__all__ = ["FORMAT_VERSION", "VersionMismatchWarning", "load", "save"]
+__all__ = ["FORMAT_VERSION", "VersionMismatchWarning", "load", "read_metadata", "save"]
 
 FORMAT_NAME = "skanomaly-model"
 FORMAT_VERSION = 1
@@ -154,7 +154,9 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
 # ----------------------------------------------------------------------
 # Public functions.
 # ----------------------------------------------------------------------
-def save(estimator: BaseGANDetector, path: str | os.PathLike) -> None:
+def save(
+    estimator: BaseGANDetector, path: str | os.PathLike, *, metadata: dict | None = None
+) -> None:
     """Save a skanomaly detector to ``path`` in the safe weights-only format.
 
     The file holds the constructor parameters, the fitted numeric attributes
@@ -168,6 +170,10 @@ def save(estimator: BaseGANDetector, path: str | os.PathLike) -> None:
         A skanomaly detector, fitted or not.
     path : str or path-like
         Where to write; by convention the suffix is ``.skan``.
+    metadata : dict, default=None
+        Plain JSON data (strings, numbers, booleans, None, lists, dicts with
+        string keys) stored beside the model, e.g. how its inputs were
+        prepared; :func:`read_metadata` returns it.
 
     See Also
     --------
@@ -201,6 +207,13 @@ def save(estimator: BaseGANDetector, path: str | os.PathLike) -> None:
             f"skanomaly.save stores skanomaly detectors ({', '.join(sorted(classes))}), "
             f"got {name}; use joblib.dump for other objects."
         )
+    try:
+        # A round trip through JSON keeps exactly what load can give back.
+        metadata = json.loads(json.dumps(metadata or {}, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be plain JSON data: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     arrays: dict[str, np.ndarray] = {}
     params = estimator.get_params(deep=False)
     networks = estimator._networks()
@@ -217,6 +230,7 @@ def save(estimator: BaseGANDetector, path: str | os.PathLike) -> None:
         "params": {k: _encode(v, f"parameter {k!r}", arrays) for k, v in params.items()},
         "fitted": {k: _encode(v, f"attribute {k!r}", arrays) for k, v in fitted.items()},
         "networks": sorted(networks),
+        "metadata": metadata,
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -294,6 +308,55 @@ def _warn_on_version_mismatch(written: dict) -> None:
         )
 
 
+def _open_archive(path: str | os.PathLike) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a skanomaly model file (not a zip archive); "
+            "files written by joblib.dump are read with joblib.load, from trusted sources only."
+        ) from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The ``metadata`` stored by :func:`save` (``{}`` when none was given).
+
+    Only the file's JSON manifest is read; nothing is unpickled.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    metadata : dict
+
+    Raises
+    ------
+    ValueError
+        If the file is not a skanomaly model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import skanomaly
+    >>> from skanomaly.persistence import read_metadata
+    >>> X = np.random.default_rng(0).normal(size=(50, 3))
+    >>> detector = skanomaly.GANomalyDetector(n_epochs=1, random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skan")
+    >>> skanomaly.save(detector, path, metadata={"source": "sensor 7"})
+    >>> read_metadata(path)
+    {'source': 'sensor 7'}
+    """
+    with _open_archive(path) as archive:
+        metadata = _read_manifest(archive).get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("malformed skanomaly model file: 'metadata' is not a dict")
+    return metadata
+
+
 def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetector:
     """Load a detector written by :func:`save`, without running code from the file.
 
@@ -335,14 +398,7 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetect
     >>> skanomaly.load(path).predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
     array([ 1, -1])
     """
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a skanomaly model file (not a zip archive); "
-            "files written by joblib.dump are read with joblib.load, from trusted sources only."
-        ) from None
-    with archive:
+    with _open_archive(path) as archive:
         manifest = _read_manifest(archive)
         digests = manifest["sha256"]
         array_bytes = _read_member(archive, _ARRAYS, digests.get(_ARRAYS, ""))
