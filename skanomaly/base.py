@@ -440,6 +440,9 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 "lower learning_rate or check the input scale."
             )
         self.offset_ = float(np.percentile(-scores, 100 * self.contamination))
+        # Kept for wrappers that need the training scores (PyOD's
+        # ``decision_scores_``), so they need not score the data again.
+        self._training_anomaly_scores_ = scores
         return self
 
     def _train(self, data: torch.Tensor) -> dict[str, list[float]]:

@@ -91,8 +91,11 @@ def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
 def _rows(detector, X, vmax):
     images = _images_of(detector, X)
     inputs = _unit_range(detector, images)
-    recons = _unit_range(detector, detector.reconstruct(images))
-    maps = detector.anomaly_map(images) / (2 * detector.scale_[0])  # in units of the range
+    reconstruction = detector.reconstruct(images)
+    recons = _unit_range(detector, reconstruction)
+    # anomaly_map is |x - reconstruct(x)|: reuse the reconstruction rather than
+    # computing it again (for AnoGAN that is a second latent search).
+    maps = np.abs(images - reconstruction) / (2 * detector.scale_[0])  # in units of the range
     return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax)
 
 

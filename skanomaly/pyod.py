@@ -105,7 +105,13 @@ class PyODDetector(BaseDetector):
         if "contamination" in estimator.get_params():
             estimator.set_params(contamination=self.contamination)
         self.estimator_ = estimator.fit(X)
-        self.decision_scores_ = self._anomaly_scores(X)
+        # skanomaly detectors score the training data in fit (for offset_);
+        # reuse those scores instead of running the networks (or AnoGAN's
+        # latent search) over the same rows again.
+        training_scores = getattr(self.estimator_, "_training_anomaly_scores_", None)
+        if training_scores is None:
+            training_scores = self._anomaly_scores(X)
+        self.decision_scores_ = np.asarray(training_scores, dtype=np.float64)
         self._process_decision_scores()
         return self
 
