@@ -20,6 +20,7 @@ from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,8 +30,10 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm.auto import tqdm
 
+from .losses import l1_per_row
 from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
@@ -169,6 +172,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -186,6 +193,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         device="auto",
         random_state=None,
         verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
     ):
         self.contamination = contamination
         self.n_epochs = n_epochs
@@ -198,6 +209,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
 
     # ------------------------------------------------------------------
     # Hooks: what a detector subclass provides.
@@ -215,12 +230,47 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """One update on the scaled batch ``x``; returns detached scalar losses."""
 
     @abstractmethod
-    def _anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-row anomaly score of the scaled batch ``x`` (higher = abnormal)."""
+    def _anomaly_score(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """Per-row anomaly score of the scaled batch ``x`` (higher = abnormal).
+
+        ``nets`` holds the networks to score with, by name without the
+        trailing underscore (``nets.generator``), in ``eval()`` mode and in
+        the dtype of ``x``.
+        """
 
     @abstractmethod
-    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def _reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
         """The model's reconstruction of the scaled batch ``x``."""
+
+    @abstractmethod
+    def _calibration_pass(self, nets: SimpleNamespace, x: torch.Tensor) -> None:
+        """Run every network on the training batch ``x`` the way scoring does.
+
+        Called in ``train()`` mode after training, so that each batch-norm
+        layer sees the inputs it will normalise at scoring time (for
+        discriminators: real data only) and its statistics can be set from
+        them (see ``_calibrate_batch_norm``).
+        """
+
+    def _validation_loss(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """Label-free per-row loss on held-out rows monitored by early stopping.
+
+        The mean absolute reconstruction error, by default.
+        """
+        return l1_per_row(x, self._reconstruct(nets, x))
+
+    def _end_epoch(self, losses: dict[str, torch.Tensor]) -> None:
+        """Called after each epoch with the losses of its last step."""
+
+    def _end_training(self) -> None:
+        """Called once training stops, before batch-norm calibration."""
+
+    def _fit_score_scale(self, data: torch.Tensor) -> None:
+        """Called after training and calibration, with the scaled training data.
+
+        Detectors whose score combines terms of different scales learn the
+        scales here, from the training data only.
+        """
 
     # ------------------------------------------------------------------
     # Backbone factories shared by the detectors.
@@ -252,6 +302,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _networks(self) -> dict[str, nn.Module]:
         return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+
+    def _network_namespace(self, dtype: torch.dtype = torch.float32) -> SimpleNamespace:
+        """The networks by name without the trailing underscore, in ``eval()`` mode.
+
+        For a dtype other than float32, eval copies in that dtype, made once
+        per call: the fitted networks themselves are never changed.
+        """
+        nets = {}
+        for name, module in self._networks().items():
+            if dtype != torch.float32:
+                module = copy.deepcopy(module).to(dtype)
+            nets[name.rstrip("_")] = module.eval()
+        return SimpleNamespace(**nets)
 
     # ------------------------------------------------------------------
     # Input handling.
@@ -425,14 +488,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self._resolve_sizes()
         self._fit_scaling(X)
         self.n_epochs_ = self._resolve_n_epochs(len(X))
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        random_state = check_random_state(self.random_state)
+        seed = random_state.randint(np.iinfo(np.int32).max)
         data = self._to_tensor(X)
+        validation = None
+        if self.early_stopping:
+            data, validation = self._split_validation(data, random_state)
         with _seeded_torch(seed, self.device_), self._threads():
             self._build_networks()
             for module in self._networks().values():
                 module.apply(dcgan_init)
                 module.to(self.device_)
-            self.history_ = self._train(data)
+            self.history_ = self._train(data, validation)
+            self._fit_score_scale(data)
         scores = self._score_tensor(data)
         if not np.all(np.isfinite(scores)):
             raise FloatingPointError(
@@ -445,7 +513,19 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self._training_anomaly_scores_ = scores
         return self
 
-    def _train(self, data: torch.Tensor) -> dict[str, list[float]]:
+    def _split_validation(self, data: torch.Tensor, random_state) -> tuple:
+        """Hold out ``validation_fraction`` of the (scaled) training rows."""
+        n_valid = int(round(self.validation_fraction * len(data)))
+        if n_valid < 2 or len(data) - n_valid < 2:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction} "
+                f"leaves too few rows: {len(data)} training rows give {n_valid} for "
+                "validation and need at least 2 on each side."
+            )
+        order = torch.from_numpy(random_state.permutation(len(data)))
+        return data[order[n_valid:]], data[order[:n_valid]]
+
+    def _train(self, data: torch.Tensor, validation: torch.Tensor | None) -> dict:
         n_samples = len(data)
         batch_size = min(self.batch_size, n_samples)
         if data.nbytes <= 2**30:  # small enough: move once instead of per batch
@@ -453,15 +533,16 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         optimizers = self._make_optimizers()
         shuffle = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
         history: dict[str, list[float]] = {}
+        best_loss, best_state, no_improvement = math.inf, None, 0
         epochs = tqdm(
             range(self.n_epochs_),
             desc=type(self).__name__,
             unit="epoch",
             disable=self.verbose != 1,
         )
-        for module in self._networks().values():
-            module.train()
         for epoch in epochs:
+            for module in self._networks().values():
+                module.train()
             order = torch.randperm(n_samples, generator=shuffle)
             sums: dict[str, torch.Tensor] = {}
             n_steps = 0
@@ -470,10 +551,15 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 if len(index) < 2:  # batch norm needs two rows; the row comes back next epoch
                     continue
                 losses = self._train_step(data[index.to(data.device)].to(self.device_), optimizers)
+                # Summed on the device: one host sync per epoch, not per step.
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + value.detach()
                 n_steps += 1
+            self._end_epoch(losses)
             means = {name: float(total) / n_steps for name, total in sums.items()}
+            if validation is not None:
+                self._calibrate_batch_norm(data[: self._calibration_rows()])
+                means["val_loss"] = self._validation_score(validation)
             for name, value in means.items():
                 history.setdefault(name, []).append(value)
             bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
@@ -488,32 +574,141 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 epochs.set_postfix_str(text)
             elif self.verbose >= 2:
                 print(f"[{type(self).__name__}] epoch {epoch + 1}/{self.n_epochs_}: {text}")
-        for module in self._networks().values():
-            module.eval()
+            if validation is not None:
+                # scikit-learn's rule (MLPClassifier): stop after n_iter_no_change
+                # epochs without an improvement of at least tol; keep the best.
+                if means["val_loss"] < best_loss - self.tol:
+                    no_improvement = 0
+                else:
+                    no_improvement += 1
+                if means["val_loss"] < best_loss:
+                    best_loss = means["val_loss"]
+                    best_state = self._network_state()
+                    self.best_epoch_ = epoch + 1
+                if no_improvement >= self.n_iter_no_change:
+                    break
+        if best_state is not None:
+            for name, module in self._networks().items():
+                module.load_state_dict(best_state[name])
+        self.n_epochs_trained_ = epoch + 1
+        self._end_training()
+        self._calibrate_batch_norm(data)
         return history
+
+    def _network_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {
+            name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in self._networks().items()
+        }
+
+    def _validation_score(self, validation: torch.Tensor) -> float:
+        with torch.no_grad():
+            nets = self._network_namespace()
+            total = sum(
+                float(self._validation_loss(nets, x.to(self.device_)).sum())
+                for x in validation.split(self._calibration_rows())
+            )
+        return total / len(validation)
+
+    # ------------------------------------------------------------------
+    # Batch-norm statistics of the final weights ("precise BN").
+    # ------------------------------------------------------------------
+    def _calibration_rows(self) -> int:
+        # Large chunks: batch statistics of a chunk this size are those of
+        # the data set (exactly so when it holds every row).
+        return int(np.clip(2**22 // self.n_features_in_, 256, 16384))
+
+    def _calibrate_batch_norm(self, data: torch.Tensor) -> None:
+        """Set every batch-norm layer's statistics from the final weights.
+
+        Running averages collected during training mix statistics of many
+        past weights (and, in discriminators, of generated batches). Here
+        each layer's running mean and variance become the mean and (biased)
+        variance of its input over ``data``, as ``_calibration_pass`` feeds
+        the networks: real training data, in large chunks, with no gradient
+        and no weight update (Wu & Johnson 2021, "precise BN").
+        """
+        layers = [
+            m for net in self._networks().values() for m in net.modules() if isinstance(m, _BatchNorm)
+        ]
+        if not layers:
+            return
+        moments: dict[_BatchNorm, list] = {}
+
+        def record(layer, inputs):
+            x = inputs[0].detach().to(torch.float64)
+            dims = [d for d in range(x.dim()) if d != 1]
+            count = x.numel() // x.shape[1]
+            total, squares = x.sum(dims), x.pow(2).sum(dims)
+            if layer in moments:
+                moments[layer][0] += count
+                moments[layer][1] += total
+                moments[layer][2] += squares
+            else:
+                moments[layer] = [count, total, squares]
+
+        hooks = [layer.register_forward_pre_hook(record) for layer in layers]
+        nets = self._network_namespace()  # eval mode, except batch norm below
+        for layer in layers:
+            layer.train()
+        try:
+            with torch.no_grad():
+                for x in data.split(self._calibration_rows()):
+                    self._calibration_pass(nets, x.to(self.device_))
+        finally:
+            for hook in hooks:
+                hook.remove()
+            for layer in layers:
+                layer.eval()
+        for layer, (count, total, squares) in moments.items():
+            mean = total / count
+            var = (squares / count - mean.pow(2)).clamp_min(0)
+            layer.running_mean.copy_(mean)
+            layer.running_var.copy_(var)
+            layer.num_batches_tracked.fill_(1)
 
     # ------------------------------------------------------------------
     # Scoring.
     # ------------------------------------------------------------------
-    def _score_batch_rows(self) -> int:
-        # Large batches score faster; cap activations for big images.
-        return max(self.batch_size, min(1024, 2**22 // self.n_features_in_))
+    # dtype the networks score in; AnoGAN's latent search uses float64.
+    _score_dtype = torch.float32
 
-    def _batches(self, data: torch.Tensor | np.ndarray) -> Iterator[torch.Tensor]:
-        """Batches on the device; validated rows (an ndarray) are scaled batch by batch."""
-        for module in self._networks().values():
-            module.eval()
-        for batch in gen_batches(len(data), self._score_batch_rows()):
+    def _score_batch_rows(self) -> int:
+        """Rows per scoring chunk: fixed, and sized by memory, not by ``batch_size``.
+
+        Every chunk, the last one padded, has exactly this many rows, so
+        that each row goes through the same kernels whichever rows are
+        scored with it: its score does not depend on the batch.
+        """
+        if self.image_shape_ is None:
+            return 256
+        return int(np.clip(2**18 // self.n_features_in_, 16, 64))
+
+    def _chunks(self, data: torch.Tensor | np.ndarray) -> Iterator[tuple[torch.Tensor, int]]:
+        """Fixed-size chunks on the device and their number of real rows.
+
+        Validated rows (an ndarray) are scaled chunk by chunk, so memory
+        stays a few chunks, not a copy of X.
+        """
+        size = self._score_batch_rows()
+        for batch in gen_batches(len(data), size):
             part = data[batch]
             if isinstance(part, np.ndarray):
-                # Scaling per batch: memory stays a few batches, not a copy of X.
                 part = self._to_tensor(part)
-            yield part.to(self.device_)
+            n_rows = len(part)
+            if n_rows < size:
+                part = torch.cat([part, part.new_zeros((size - n_rows, *part.shape[1:]))])
+            yield part.to(self.device_, self._score_dtype), n_rows
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        with torch.no_grad(), self._threads():
-            parts = [self._anomaly_score(x).detach().double().cpu() for x in self._batches(data)]
+        with torch.inference_mode(self._score_dtype == torch.float32), self._threads():
+            nets = self._network_namespace(self._score_dtype)
+            with torch.no_grad():
+                parts = [
+                    self._anomaly_score(nets, x)[:n].detach().double().cpu()
+                    for x, n in self._chunks(data)
+                ]
         return torch.cat(parts).numpy()
 
     def score_samples(self, X):
@@ -582,8 +777,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad(), self._threads():
-            parts = [self._reconstruct(x).detach() for x in self._batches(X)]
+        with torch.inference_mode(self._score_dtype == torch.float32), self._threads():
+            nets = self._network_namespace(self._score_dtype)
+            with torch.no_grad():
+                parts = [self._reconstruct(nets, x)[:n].detach() for x, n in self._chunks(X)]
         return self._from_tensor(torch.cat(parts))
 
     def anomaly_map(self, X):

@@ -70,7 +70,7 @@ def test_divergence_names_the_epoch_and_the_loss(detector_class, monkeypatch, ba
 
 
 def test_non_finite_scores_after_training_are_an_error(detector_class, monkeypatch):
-    def nan_scores(self, x):
+    def nan_scores(self, nets, x):
         return torch.full((len(x),), float("nan"))
 
     monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)

@@ -33,7 +33,6 @@ from ..losses import (
     mean_feature_matching_loss,
     residual_score,
 )
-from ..networks import float64_copy
 
 __all__ = ["AnoGANDetector"]
 
@@ -175,6 +174,9 @@ class AnoGANDetector(BaseGANDetector):
     # ``n_epochs="auto"``: about 2,000 steps, the setting the defaults were
     # validated with (benchmarks/defaults_check.py).
     _auto_steps = 2000
+    # In float64: float32 results can change in their last bits with the
+    # number of rows in a matrix product, and the search amplifies such noise.
+    _score_dtype = torch.float64
 
     _parameter_constraints: dict = {
         **BaseGANDetector._parameter_constraints,
@@ -197,6 +199,10 @@ class AnoGANDetector(BaseGANDetector):
         device="auto",
         random_state=None,
         verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         latent_steps=100,
         latent_lr=0.05,
         disc_weight=0.1,
@@ -213,6 +219,10 @@ class AnoGANDetector(BaseGANDetector):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
         )
         self.latent_steps = latent_steps
         self.latent_lr = latent_lr
@@ -260,33 +270,30 @@ class AnoGANDetector(BaseGANDetector):
     # ------------------------------------------------------------------
     # Scoring: the latent search.
     # ------------------------------------------------------------------
-    def _search_loss(self, x, features_x, z, generator, discriminator):
+    def _search_loss(self, nets, x, features_x, z):
         """Per-row AnoGAN loss ``L(z)`` (eq. 5) and the image ``G(z)``."""
-        x_hat = generator(z)
-        _, features_hat = discriminator(x_hat)
+        x_hat = nets.generator(z)
+        _, features_hat = nets.discriminator(x_hat)
         discrimination = l1_per_row(features_x, features_hat)
         return residual_score(x, x_hat, discrimination, self.disc_weight), x_hat
 
-    def _start_codes(self, x, features_x, generator, discriminator):
-        """For each row, the fixed candidate code with the lowest ``L(z)``."""
+    def _start_codes(self, nets, x, features_x):
+        """For each row, the fixed candidate code with the lowest ``L(z)``, and that loss."""
         candidates = torch.from_numpy(self.latent_candidates_).to(x.device, x.dtype)
-        images = generator(candidates)
-        _, features = discriminator(images)
+        images = nets.generator(candidates)
+        _, features = nets.discriminator(images)
         rows, images = x.flatten(1), images.flatten(1)
         # Pairwise ``L``: L1 distances scaled to per-value means, as in l1_per_row.
         losses = (1.0 - self.disc_weight) * torch.cdist(rows, images, p=1) / rows.shape[1]
         losses += self.disc_weight * torch.cdist(features_x, features, p=1) / features.shape[1]
-        return candidates[losses.argmin(1)]
+        best, index = losses.min(1)
+        return candidates[index], best
 
-    def _search(self, x):
+    def _search(self, nets, x):
         """``(A(x), G(z*))`` after ``latent_steps`` Adam steps on ``z``."""
-        # In float64: float32 results change in their last bits with the number
-        # of rows in a matrix product, and the search amplifies such noise.
-        generator, discriminator = float64_copy(self.generator_), float64_copy(self.discriminator_)
-        x = x.double()
         with torch.no_grad():
-            _, features_x = discriminator(x)
-            z = self._start_codes(x, features_x, generator, discriminator).requires_grad_(True)
+            _, features_x = nets.discriminator(x)
+            z = self._start_codes(nets, x, features_x)[0].requires_grad_(True)
         # One Adam over the (n, latent_dim) tensor: its moments are per element
         # and the summed loss gives each row its own gradient, so every row
         # follows the same path as it would alone.
@@ -296,16 +303,27 @@ class AnoGANDetector(BaseGANDetector):
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(self.latent_steps, 1))
         with torch.enable_grad():
             for _ in range(self.latent_steps):
-                loss, _ = self._search_loss(x, features_x, z, generator, discriminator)
+                loss, _ = self._search_loss(nets, x, features_x, z)
                 # Gradient for z only: the networks stay frozen.
                 (z.grad,) = torch.autograd.grad(loss.sum(), [z])
                 optimizer.step()
                 schedule.step()
         with torch.no_grad():
-            return self._search_loss(x, features_x, z.detach(), generator, discriminator)
+            return self._search_loss(nets, x, features_x, z.detach())
 
-    def _anomaly_score(self, x):
-        return self._search(x)[0]
+    def _calibration_pass(self, nets, x):
+        nets.discriminator(x)  # real data only
+        # The generator at codes from its prior, where the search starts.
+        nets.generator(torch.randn(len(x), self.latent_dim_, device=x.device, dtype=x.dtype))
 
-    def _reconstruct(self, x):
-        return self._search(x)[1]
+    def _validation_loss(self, nets, x):
+        # The full search is too slow to run every epoch: how well the fixed
+        # start codes explain held-out rows is a cheap, label-free proxy.
+        _, features_x = nets.discriminator(x)
+        return self._start_codes(nets, x, features_x)[1]
+
+    def _anomaly_score(self, nets, x):
+        return self._search(nets, x)[0]
+
+    def _reconstruct(self, nets, x):
+        return self._search(nets, x)[1]

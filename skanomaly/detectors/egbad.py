@@ -26,7 +26,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import BaseGANDetector
 from ..losses import adversarial_loss, adversarial_per_row, l1_per_row, residual_score
-from ..networks import float64_copy
 
 __all__ = ["EGBADDetector"]
 
@@ -170,6 +169,10 @@ class EGBADDetector(BaseGANDetector):
         device="auto",
         random_state=None,
         verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         disc_weight=0.1,
         disc_score="feature_matching",
     ):
@@ -185,6 +188,10 @@ class EGBADDetector(BaseGANDetector):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
         )
         self.disc_weight = disc_weight
         self.disc_score = disc_score
@@ -228,24 +235,21 @@ class EGBADDetector(BaseGANDetector):
 
         return {"loss_d": loss_d.detach(), "loss_ge": loss_ge.detach()}
 
-    def _anomaly_score(self, x):
-        # In float64, so that a score does not change in its last float32 bits
-        # with the number of rows scored together.
-        encoder, generator, discriminator = (
-            float64_copy(self.encoder_),
-            float64_copy(self.generator_),
-            float64_copy(self.discriminator_),
-        )
-        x = x.double()
-        z = encoder(x)
-        x_hat = generator(z)
-        logits_hat, features_hat = discriminator(x_hat, z)
+    def _calibration_pass(self, nets, x):
+        z = nets.encoder(x)
+        nets.generator(z)
+        nets.discriminator(x, z)  # real pairs only
+
+    def _anomaly_score(self, nets, x):
+        z = nets.encoder(x)
+        x_hat = nets.generator(z)
+        logits_hat, features_hat = nets.discriminator(x_hat, z)
         if self.disc_score == "feature_matching":
-            _, features = discriminator(x, z)
+            _, features = nets.discriminator(x, z)
             discrimination = l1_per_row(features, features_hat)
         else:
             discrimination = adversarial_per_row(logits_hat, True)
         return residual_score(x, x_hat, discrimination, self.disc_weight)
 
-    def _reconstruct(self, x):
-        return self.generator_(self.encoder_(x))
+    def _reconstruct(self, nets, x):
+        return nets.generator(nets.encoder(x))

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from numbers import Real
 
-from sklearn.utils._param_validation import Interval
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import BaseGANDetector
-from ..losses import adversarial_loss, feature_matching_loss, l2_loss, l2_per_row
+from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 
 __all__ = ["GANomalyDetector"]
@@ -132,6 +134,8 @@ class GANomalyDetector(BaseGANDetector):
         "adv_weight": [Interval(Real, 0, None, closed="left")],
         "con_weight": [Interval(Real, 0, None, closed="left")],
         "enc_weight": [Interval(Real, 0, None, closed="left")],
+        "anomaly_score": [StrOptions({"latent", "reconstruction", "combined"})],
+        "score_weight": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -148,9 +152,15 @@ class GANomalyDetector(BaseGANDetector):
         device="auto",
         random_state=None,
         verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         adv_weight=1.0,
         con_weight=50.0,
         enc_weight=1.0,
+        anomaly_score="latent",
+        score_weight=0.9,
     ):
         super().__init__(
             contamination=contamination,
@@ -164,10 +174,16 @@ class GANomalyDetector(BaseGANDetector):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
         )
         self.adv_weight = adv_weight
         self.con_weight = con_weight
         self.enc_weight = enc_weight
+        self.anomaly_score = anomaly_score
+        self.score_weight = score_weight
 
     def _build_networks(self):
         self.generator_ = EncoderDecoderEncoder(
@@ -200,8 +216,6 @@ class GANomalyDetector(BaseGANDetector):
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
-        if loss_d.item() < 1e-5:  # D has won outright: restart it, as the reference code does
-            reinitialize(discriminator)
 
         return {
             "loss_d": loss_d.detach(),
@@ -211,9 +225,45 @@ class GANomalyDetector(BaseGANDetector):
             "loss_enc": loss_enc.detach(),
         }
 
-    def _anomaly_score(self, x):
-        _, z, z_hat = self.generator_(x)
-        return l2_per_row(z, z_hat)
+    def _end_epoch(self, losses):
+        # D has won outright: restart it, as the reference code does (checked
+        # once an epoch rather than every step, to spare a host sync a step).
+        if float(losses["loss_d"]) < 1e-5:
+            reinitialize(self.discriminator_)
 
-    def _reconstruct(self, x):
-        return self.generator_(x)[0]
+    def _calibration_pass(self, nets, x):
+        nets.generator(x)
+        nets.discriminator(x)
+
+    def _score_terms(self, nets, x):
+        """Per-row latent error ``mean((z - z_hat)^2)`` and reconstruction error."""
+        x_hat, z, z_hat = nets.generator(x)
+        return l2_per_row(z, z_hat), l1_per_row(x, x_hat)
+
+    def _fit_score_scale(self, data):
+        if self.anomaly_score != "combined":
+            return
+        with torch.no_grad():
+            nets = self._network_namespace()
+            latent, recon = (
+                torch.cat(part).double()
+                for part in zip(
+                    *(self._score_terms(nets, x.to(self.device_)) for x in data.split(1024))
+                )
+            )
+        # Each term divided by its mean over the training data, so that
+        # ``score_weight`` weighs terms of comparable size.
+        tiny = np.finfo(np.float32).tiny
+        self.score_scale_ = np.array([max(float(latent.mean()), tiny), max(float(recon.mean()), tiny)])
+
+    def _anomaly_score(self, nets, x):
+        latent, recon = self._score_terms(nets, x)
+        if self.anomaly_score == "latent":
+            return latent
+        if self.anomaly_score == "reconstruction":
+            return recon
+        latent_scale, recon_scale = (float(v) for v in self.score_scale_)
+        return (1 - self.score_weight) * latent / latent_scale + self.score_weight * recon / recon_scale
+
+    def _reconstruct(self, nets, x):
+        return nets.generator(x)[0]

@@ -4,8 +4,6 @@ Nothing in this package knows about scikit-learn; the detectors in
 :mod:`skanomaly.detectors` wire these modules together.
 """
 
-import copy
-
 from torch import nn
 
 from .dcgan import (
@@ -29,7 +27,6 @@ __all__ = [
     "MLPEncoder",
     "MLPJointDiscriminator",
     "dcgan_init",
-    "float64_copy",
     "padded_side",
     "reinitialize",
 ]
@@ -55,13 +52,3 @@ def reinitialize(module: nn.Module) -> None:
         if layer is not module and hasattr(layer, "reset_parameters"):
             layer.reset_parameters()
     module.apply(dcgan_init)
-
-
-def float64_copy(module: nn.Module) -> nn.Module:
-    """A float64 copy of ``module`` in ``eval()`` mode, ``module`` left as it is.
-
-    Scores computed in float32 can change in their last bits with the
-    number of rows in a batch (BLAS picks different kernels); in float64
-    that noise is far below any tolerance a user would apply.
-    """
-    return copy.deepcopy(module).double().eval()
