@@ -628,9 +628,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         the networks: real training data, in large chunks, with no gradient
         and no weight update (Wu & Johnson 2021, "precise BN").
         """
-        layers = [
-            m for net in self._networks().values() for m in net.modules() if isinstance(m, _BatchNorm)
-        ]
+        modules = (m for net in self._networks().values() for m in net.modules())
+        layers = [m for m in modules if isinstance(m, _BatchNorm)]
         if not layers:
             return
         moments: dict[_BatchNorm, list] = {}

@@ -245,16 +245,11 @@ class GANomalyDetector(BaseGANDetector):
             return
         with torch.no_grad():
             nets = self._network_namespace()
-            latent, recon = (
-                torch.cat(part).double()
-                for part in zip(
-                    *(self._score_terms(nets, x.to(self.device_)) for x in data.split(1024))
-                )
-            )
+            terms = [self._score_terms(nets, x.to(self.device_)) for x in data.split(1024)]
         # Each term divided by its mean over the training data, so that
         # ``score_weight`` weighs terms of comparable size.
-        tiny = np.finfo(np.float32).tiny
-        self.score_scale_ = np.array([max(float(latent.mean()), tiny), max(float(recon.mean()), tiny)])
+        means = [float(torch.cat(part).double().mean()) for part in zip(*terms, strict=True)]
+        self.score_scale_ = np.maximum(means, np.finfo(np.float32).tiny)
 
     def _anomaly_score(self, nets, x):
         latent, recon = self._score_terms(nets, x)
@@ -263,7 +258,8 @@ class GANomalyDetector(BaseGANDetector):
         if self.anomaly_score == "reconstruction":
             return recon
         latent_scale, recon_scale = (float(v) for v in self.score_scale_)
-        return (1 - self.score_weight) * latent / latent_scale + self.score_weight * recon / recon_scale
+        weight = self.score_weight
+        return (1 - weight) * latent / latent_scale + weight * recon / recon_scale
 
     def _reconstruct(self, nets, x):
         return nets.generator(x)[0]
