@@ -156,9 +156,11 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     range and fed to DCGAN backbones.
     """
 
-    # Optimiser steps that ``n_epochs="auto"`` aims at: enough for the
-    # networks to converge on small data sets without memorising them.
-    _auto_steps = 600
+    # Optimiser steps that ``n_epochs="auto"`` aims at, per kind of data:
+    # enough for the networks to converge without memorising small data sets.
+    _auto_steps = {"tabular": 600, "image": 600}
+    # What early stopping monitors, for the docstrings (see ``_validation_loss``).
+    _val_loss_doc = "the mean absolute reconstruction error of the held-out rows"
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
@@ -430,7 +432,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         batch_size = min(self.batch_size, n_samples)
         # The training loop skips a final batch of one row.
         steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
-        epochs = math.ceil(self._auto_steps / steps_per_epoch)
+        steps = self._auto_steps["tabular" if self.image_shape_ is None else "image"]
+        epochs = math.ceil(steps / steps_per_epoch)
         return int(np.clip(epochs, _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS))
 
     # ------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ..losses import (
     mean_feature_matching_loss,
     residual_score,
 )
+from ._docstring import fill_doc
 
 __all__ = ["AnoGANDetector"]
 
@@ -43,44 +44,13 @@ _N_START_CANDIDATES = 64
 _LABEL_SMOOTHING = 0.1
 
 
+@fill_doc
 class AnoGANDetector(BaseGANDetector):
     """AnoGAN anomaly detector (Schlegl et al. 2017) with batched latent search.
 
     Parameters
     ----------
-    contamination : float, default=0.1
-        Expected share of outliers in the training data, in (0, 0.5]; sets
-        ``offset_`` so that this share of training samples is flagged.
-    n_epochs : int or "auto", default="auto"
-        Passes over the training data. ``"auto"`` aims at about 2,000
-        optimiser steps, with 15 to 500 epochs.
-    batch_size : int, default=64
-        Rows (images) per training step.
-    learning_rate : float, default=2e-4
-        Adam learning rate (beta1 = 0.5) of both networks.
-    latent_dim : int, default=None
-        Size of the code ``z``. ``None``: half the number of features
-        (2 to 64) for tabular data; 100 for images of 1,024 values or more,
-        else a quarter of the pixel count (at least 16).
-    hidden_dims : sequence of int, default=None
-        Widths of the MLP layers for tabular data. ``None``: two layers,
-        the first twice the number of features rounded up to a power of two
-        (64 to 512), the second half as wide.
-    n_filters : int, default=64
-        Channels of the first convolution of the image networks.
-    image_shape : tuple of int, default=None
-        ``(C, H, W)`` or ``(H, W)``: the rows of a 2-D ``X`` are flattened
-        images. 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` arrays are
-        recognised as images without it.
-    device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch order, the training noise and the
-        starting codes of the search (locally: the global torch and numpy
-        generators are left alone).
-    verbose : int, default=0
-        0 silent, 1 a progress bar over epochs with live losses, 2 a line
-        per epoch.
+    %(shared_parameters)s
     latent_steps : int, default=100
         Adam steps of the latent search for every scored sample (the paper
         uses 500). ``0`` keeps the best of the starting codes.
@@ -100,27 +70,10 @@ class AnoGANDetector(BaseGANDetector):
     latent_candidates_ : ndarray of shape (64, latent_dim_)
         Fixed codes drawn at fit time; each row's search starts from the one
         that explains it best, so a score never depends on the other rows.
-    offset_ : float
-        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
     history_ : dict of str to list of float
         Mean loss of each epoch: ``loss_d``, ``loss_g``, ``loss_adv``,
-        ``loss_fm``.
-    n_epochs_ : int
-        Epochs actually trained.
-    latent_dim_ : int
-        Size of the code.
-    hidden_dims_ : tuple of int or None
-        MLP widths (``None`` for images).
-    image_shape_ : tuple of int or None
-        ``(C, H, W)`` of the training images, ``None`` for tabular data.
-    shift_, scale_ : ndarray of shape (n_features_in_,)
-        Input scaling learned in ``fit``: ``(X - shift_) / scale_``.
-    device_ : str
-        Device the networks live on.
-    n_features_in_ : int
-        Number of features (values per image) seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``; only for DataFrame input.
+        ``loss_fm``; with ``early_stopping``, ``val_loss``.
+    %(shared_attributes)s
 
     See Also
     --------
@@ -173,7 +126,11 @@ class AnoGANDetector(BaseGANDetector):
 
     # ``n_epochs="auto"``: about 2,000 steps, the setting the defaults were
     # validated with (benchmarks/defaults_check.py).
-    _auto_steps = 2000
+    _auto_steps = {"tabular": 2000, "image": 2000}
+    _val_loss_doc = (
+        "the AnoGAN loss of the held-out rows at their best fixed start code, "
+        "a cheap stand-in for the full search"
+    )
     # In float64: float32 results can change in their last bits with the
     # number of rows in a matrix product, and the search amplifies such noise.
     _score_dtype = torch.float64
@@ -313,8 +270,10 @@ class AnoGANDetector(BaseGANDetector):
 
     def _calibration_pass(self, nets, x):
         nets.discriminator(x)  # real data only
-        # The generator at codes from its prior, where the search starts.
-        nets.generator(torch.randn(len(x), self.latent_dim_, device=x.device, dtype=x.dtype))
+        # The generator at codes from its prior, where the search starts; the
+        # same codes every call, so that the statistics are reproducible.
+        codes = torch.randn(len(x), self.latent_dim_, generator=torch.Generator().manual_seed(0))
+        nets.generator(codes.to(x.device, x.dtype))
 
     def _validation_loss(self, nets, x):
         # The full search is too slow to run every epoch: how well the fixed

@@ -26,53 +26,34 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import BaseGANDetector
 from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
+from ._docstring import fill_doc
 
 __all__ = ["GANomalyDetector"]
 
 
+@fill_doc
 class GANomalyDetector(BaseGANDetector):
     """GANomaly anomaly detector (Akcay et al. 2018).
 
     Parameters
     ----------
-    contamination : float, default=0.1
-        Expected share of outliers in the training data, in (0, 0.5]; sets
-        ``offset_`` so that this share of training samples is flagged.
-    n_epochs : int or "auto", default="auto"
-        Passes over the training data. ``"auto"`` aims at about 600
-        optimiser steps, with 15 to 500 epochs.
-    batch_size : int, default=64
-        Rows (images) per training step.
-    learning_rate : float, default=2e-4
-        Adam learning rate (beta1 = 0.5) of both networks.
-    latent_dim : int, default=None
-        Size of the code ``z``. ``None``: half the number of features
-        (2 to 64) for tabular data; 100 for images of 1,024 values or more,
-        else a quarter of the pixel count (at least 16).
-    hidden_dims : sequence of int, default=None
-        Widths of the MLP layers for tabular data. ``None``: two layers,
-        the first twice the number of features rounded up to a power of two
-        (64 to 512), the second half as wide.
-    n_filters : int, default=64
-        Channels of the first convolution of the image networks.
-    image_shape : tuple of int, default=None
-        ``(C, H, W)`` or ``(H, W)``: the rows of a 2-D ``X`` are flattened
-        images. 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` arrays are
-        recognised as images without it.
-    device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and batch order (locally: the global
-        torch and numpy generators are left alone).
-    verbose : int, default=0
-        0 silent, 1 a progress bar over epochs with live losses, 2 a line
-        per epoch.
+    %(shared_parameters)s
     adv_weight : float, default=1.0
         ``w_adv``, weight of the adversarial (feature matching) loss.
     con_weight : float, default=50.0
         ``w_con``, weight of the contextual (L1 reconstruction) loss.
     enc_weight : float, default=1.0
         ``w_enc``, weight of the encoder (latent L2) loss.
+    anomaly_score : {"latent", "reconstruction", "combined"}, default="latent"
+        What the score measures: the latent error ``mean((z - z_hat)^2)``
+        (the paper), the reconstruction error ``mean(|x - x_hat|)``, or
+        ``(1 - score_weight) * latent + score_weight * reconstruction`` with
+        each term divided by its mean over the training data (the weighted
+        score of Skip-GANomaly, Akcay et al. 2019, without its test-set
+        normalisation). See Notes for which to use.
+    score_weight : float, default=0.9
+        Weight of the reconstruction term with ``anomaly_score="combined"``,
+        in [0, 1].
 
     Attributes
     ----------
@@ -80,27 +61,13 @@ class GANomalyDetector(BaseGANDetector):
         The trained generator ``(G_E, G_D, E)``.
     discriminator_ : torch.nn.Module
         The trained discriminator.
-    offset_ : float
-        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
     history_ : dict of str to list of float
         Mean loss of each epoch: ``loss_d``, ``loss_g``, ``loss_adv``,
-        ``loss_con``, ``loss_enc``.
-    n_epochs_ : int
-        Epochs actually trained.
-    latent_dim_ : int
-        Size of the code.
-    hidden_dims_ : tuple of int or None
-        MLP widths (``None`` for images).
-    image_shape_ : tuple of int or None
-        ``(C, H, W)`` of the training images, ``None`` for tabular data.
-    shift_, scale_ : ndarray of shape (n_features_in_,)
-        Input scaling learned in ``fit``: ``(X - shift_) / scale_``.
-    device_ : str
-        Device the networks live on.
-    n_features_in_ : int
-        Number of features (values per image) seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``; only for DataFrame input.
+        ``loss_con``, ``loss_enc``; with ``early_stopping``, ``val_loss``.
+    score_scale_ : ndarray of shape (2,)
+        With ``anomaly_score="combined"``: the mean latent and reconstruction
+        errors of the training data, which divide the two terms.
+    %(shared_attributes)s
 
     See Also
     --------
@@ -108,9 +75,20 @@ class GANomalyDetector(BaseGANDetector):
 
     Notes
     -----
-    The anomaly score lives in the latent space; ``reconstruct`` and
-    ``anomaly_map`` give ``x_hat = G_D(G_E(x))`` and ``|x - x_hat|`` for
-    inspection.
+    By default the anomaly score lives in the latent space, as in the paper;
+    ``reconstruct`` and ``anomaly_map`` give ``x_hat = G_D(G_E(x))`` and
+    ``|x - x_hat|`` for inspection. On images the latent score is the
+    stronger one; on tabular data the reconstruction error ranks outliers
+    better (mean ROC-AUC over the benchmark's tabular sets, see the
+    benchmark page): use ``anomaly_score="reconstruction"`` or
+    ``"combined"`` there.
+
+    After training, every batch-norm layer's statistics are recomputed with
+    the final weights on the training data (real data only for the
+    discriminator), so that scores belong to the final weights rather than
+    to running averages collected while the weights moved.  Scores are
+    computed in float32 on fixed-size chunks of rows, so that a row's score
+    does not depend on the rows scored with it.
 
     References
     ----------

@@ -1,0 +1,107 @@
+"""Parameter and attribute documentation shared by the three detectors.
+
+Written once here and substituted into each detector's docstring by
+:func:`fill_doc` (the pattern of imbalanced-learn's ``Substitution``), so
+that the detectors' docstrings keep only what is their own.
+"""
+
+from __future__ import annotations
+
+__all__ = ["fill_doc"]
+
+_SHARED_PARAMETERS = """\
+    contamination : float, default=0.1
+        Expected share of outliers in the training data, in (0, 0.5]; sets
+        ``offset_`` so that this share of training samples is flagged.
+    n_epochs : int or "auto", default="auto"
+        Passes over the training data (the most, with ``early_stopping``).
+        ``"auto"`` aims at about %(auto_steps)s optimiser steps, with 15 to
+        500 epochs.
+    batch_size : int, default=64
+        Rows (images) per training step.
+    learning_rate : float, default=2e-4
+        Adam learning rate (beta1 = 0.5) of every network.
+    latent_dim : int, default=None
+        Size of the code ``z``. ``None``: half the number of features
+        (2 to 64) for tabular data; 100 for images of 1,024 values or more,
+        else a quarter of the pixel count (at least 16).
+    hidden_dims : sequence of int, default=None
+        Widths of the MLP layers for tabular data. ``None``: two layers,
+        the first twice the number of features rounded up to a power of two
+        (64 to 512), the second half as wide.
+    n_filters : int, default=64
+        Channels of the first convolution of the image networks.
+    image_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)``: the rows of a 2-D ``X`` are flattened
+        images. 3-D ``(n, H, W)`` and 4-D ``(n, C, H, W)`` arrays are
+        recognised as images without it.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything ``fit`` draws: weight initialisation, batch order,
+        training noise, the validation split (locally: the global torch and
+        numpy generators are left alone).
+    verbose : int, default=0
+        0 silent, 1 a progress bar over epochs with live losses, 2 a line
+        per epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, monitor a
+        label-free loss on it after every epoch (``history_["val_loss"]``:
+        %(val_loss)s), stop when it has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the training data held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before ``early_stopping`` stops.
+    tol : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an
+        improvement."""
+
+_SHARED_ATTRIBUTES = """\
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+    n_epochs_ : int
+        Epochs planned (``n_epochs`` resolved).
+    n_epochs_trained_ : int
+        Epochs actually trained (fewer when early stopping stopped).
+    best_epoch_ : int
+        With ``early_stopping``: the epoch whose weights were kept.
+    latent_dim_ : int
+        Size of the code.
+    hidden_dims_ : tuple of int or None
+        MLP widths (``None`` for images).
+    image_shape_ : tuple of int or None
+        ``(C, H, W)`` of the training images, ``None`` for tabular data.
+    shift_, scale_ : ndarray of shape (n_features_in_,)
+        Input scaling learned in ``fit``: ``(X - shift_) / scale_``.
+    device_ : str
+        Device the networks live on.
+    n_features_in_ : int
+        Number of features (values per image) seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``; only for DataFrame input."""
+
+
+def _steps_text(auto_steps: dict[str, int]) -> str:
+    tabular, image = auto_steps["tabular"], auto_steps["image"]
+    if tabular == image:
+        return f"{tabular:,}"
+    return f"{tabular:,} (tabular data) / {image:,} (images)"
+
+
+def fill_doc(cls):
+    """Class decorator: put the shared sections into ``cls.__doc__``.
+
+    ``%(shared_parameters)s`` and ``%(shared_attributes)s`` in the docstring
+    are replaced; the parameter text names the class's own ``"auto"`` step
+    counts and early-stopping loss (``_val_loss_doc``).
+    """
+    parameters = _SHARED_PARAMETERS.replace(
+        "%(auto_steps)s", _steps_text(cls._auto_steps)
+    ).replace("%(val_loss)s", cls._val_loss_doc)
+    # The placeholders stand indented in the docstring: the first line of
+    # each section goes in without its own indentation.
+    cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", parameters.lstrip()).replace(
+        "%(shared_attributes)s", _SHARED_ATTRIBUTES.lstrip()
+    )
+    return cls
