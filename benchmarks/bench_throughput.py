@@ -653,6 +653,7 @@ def main(argv=None) -> dict:
             "ms/step in fit",
             "fit fixed s",
             "score MFLOP/sample",
+            "score GFLOP/s",
             "scored/s",
         ],
         [
@@ -667,6 +668,7 @@ def main(argv=None) -> dict:
                 _fmt(r.get("ms/step in fit")),
                 _fmt(r.get("fit fixed s"), 2),
                 _fmt(r["score MFLOP/sample"], 2),
+                _fmt(r["score GFLOP/s"]),
                 _fmt(r["scored/s"], 0),
             ]
             for r in rows
