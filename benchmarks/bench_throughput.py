@@ -9,9 +9,10 @@ the script measures:
    and forward plus backward), in float32 on the CPU; in float32, TF32 and
    bfloat16 on CUDA.  The shapes are recorded from the layers of a real
    training step; every shape with at least half the FLOPs of the largest
-   of its kind is measured.  A backbone's roofline is the best rate reached
-   on any of its shapes.  A 1024x1024 matrix product is measured too, as a
-   reference that is not one of the networks' shapes.
+   of its kind is measured, with the thread count the training steps use.
+   A backbone's roofline is the best rate reached on any of its shapes.
+   A 1024x1024 matrix product is measured too, as a reference that is not
+   one of the networks' shapes.
 2. **FLOPs** of one training step (forward and backward of every network,
    optimiser updates not counted) and of scoring one sample, with
    ``torch.utils.flop_counter.FlopCounterMode``.
@@ -103,6 +104,17 @@ def machine_description(device: str) -> dict:
             f"{torch.backends.cuda.matmul.allow_tf32}, {torch.backends.cudnn.allow_tf32}"
         )
     return info
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int):
+    """torch's intra-op thread count set for a block, then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def synchronize(device: str) -> None:
@@ -601,12 +613,15 @@ def main(argv=None) -> dict:
             results.append(
                 {"detector": label, "backbone": backbone, **training, **loop, **scoring}
             )
+        # The roofline with the thread count the steps ran with (one for the MLPs).
+        threads = results[0]["threads"]
         measured = []
-        for shape in shapes_to_measure(shapes):
-            for mode in modes:
-                measured.append(measure_layer(shape, device, mode, settings.op_seconds))
+        with torch_threads(threads):
+            for shape in shapes_to_measure(shapes):
+                for mode in modes:
+                    measured.append(measure_layer(shape, device, mode, settings.op_seconds))
         for entry in measured:
-            entry["backbone"] = backbone
+            entry.update(backbone=backbone, threads=threads)
         layers += measured
         roofline = {
             mode: max(
@@ -621,18 +636,28 @@ def main(argv=None) -> dict:
             result["% of roofline"] = 100 * result["GFLOP/s"] / roofline[reference_mode]
         rows += results
     for mode in modes:
-        layers.append(
-            measure_reference_matmul(settings.reference_side, device, mode, settings.op_seconds)
+        reference = measure_reference_matmul(
+            settings.reference_side, device, mode, settings.op_seconds
         )
+        layers.append({**reference, "threads": torch.get_num_threads()})
 
     print(f"\nRoofline: the networks' largest layer shapes, run alone, on {device}")
     print_table(
-        ["backbone", "layer", "precision", "fwd GFLOP", "fwd GFLOP/s", "fwd+bwd GFLOP/s"],
+        [
+            "backbone",
+            "layer",
+            "precision",
+            "threads",
+            "fwd GFLOP",
+            "fwd GFLOP/s",
+            "fwd+bwd GFLOP/s",
+        ],
         [
             [
                 m.get("backbone", "–"),
                 m["layer"],
                 m["precision"],
+                str(m["threads"]),
                 _fmt(m["fwd GFLOP"], 3),
                 _fmt(m["fwd GFLOP/s"]),
                 _fmt(m.get("fwd+bwd GFLOP/s")),
