@@ -1,0 +1,49 @@
+"""benchmarks/bench_throughput.py keeps running: its --quick mode on tiny shapes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_throughput.py"
+
+
+def _load_script(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    # Registered while the test runs: dataclasses look their module up there.
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_measures_every_detector_and_backbone(tmp_path, capsys, monkeypatch):
+    bench = _load_script(monkeypatch)
+    out = tmp_path / "throughput.json"
+    with torch.random.fork_rng():  # the script seeds torch's global generator
+        results = bench.main(["--quick", "--device", "cpu", "--json", str(out)])
+
+    printed = capsys.readouterr().out
+    assert "load average at start" in printed and "% roofline" in printed
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(results["rows"]))
+
+    pairs = {(row["detector"].split()[0], row["backbone"]) for row in results["rows"]}
+    assert pairs == {(d, b) for d in bench.DETECTORS for b in bench.BACKBONES}
+    for row in results["rows"]:
+        for key in ("GFLOP/step", "ms/step", "GFLOP/s", "% of roofline", "scored/s"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["detector"], key)
+        # A difference of two fits: noise may make it negative on tiny shapes.
+        assert math.isfinite(row["ms/step in fit"]) and math.isfinite(row["fit fixed s"])
+    # AnoGAN's scoring is a latent search, and says so.
+    assert any("latent search" in row["detector"] for row in results["rows"])
+
+    # The roofline comes from the networks' own shapes: convolutions for the
+    # image backbone, matrix products for both, and a reference product.
+    kinds = {(layer.get("backbone"), layer["kind"]) for layer in results["layers"]}
+    assert {("dcgan", "conv"), ("mlp", "matmul"), (None, "reference")} <= kinds
+    assert all(layer["fwd GFLOP/s"] > 0 for layer in results["layers"])
