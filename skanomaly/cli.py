@@ -189,8 +189,6 @@ def _with_flag_names(message: str) -> str:
 
 def _detector_from_args(args):
     """The detector ``train`` asks for, its parameters checked before any image is read."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
     from .base import resolve_device
 
     cls = DETECTORS[args.detector]
@@ -232,7 +230,7 @@ def _detector_from_args(args):
     try:
         detector._validate_params()
         resolve_device(detector.device)
-    except (InvalidParameterError, ValueError) as exc:
+    except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError
         raise CommandError(_with_flag_names(str(exc))) from exc
     return detector
 
@@ -290,7 +288,12 @@ def _train(args) -> int:
         "image_shape": list(images.shape[1:]),
         "n_epochs": int(detector.n_epochs_),
         "fit_seconds": round(elapsed, 3),
-        "final_losses": {k: float(v[-1]) for k, v in detector.history_.items() if len(v)},
+        # JSON has no NaN: a loss that is not finite is recorded as null.
+        "final_losses": {
+            k: float(v[-1]) if np.isfinite(v[-1]) else None
+            for k, v in detector.history_.items()
+            if len(v)
+        },
     }
     save_model(
         args.output,
