@@ -8,7 +8,14 @@
     Trains a detector on the images of ``DATA_DIR/train`` and saves it.
 ``skanomaly score MODEL DATA_DIR --output REPORT_DIR``
     Scores the images of ``DATA_DIR/test``: a CSV of scores, ROC-AUC and
-    average precision when the folders give labels, and pictures.
+    average precision when the folders give labels, pixel ROC-AUC and AUPRO
+    when ``DATA_DIR/ground_truth`` holds defect masks (the MVTec AD layout),
+    and pictures.
+
+Every run records what produced it: ``train`` in the model file's
+metadata (``skanomaly.persistence.read_metadata(MODEL)["run"]``), ``score``
+in ``REPORT_DIR/run.json`` (command line, versions, the model's file hash
+and parameters, the threshold and the metrics).
 
 The folder layout and the labelling rule are those of
 :func:`skanomaly.datasets.load_image_folder`. User errors (a missing or
@@ -21,8 +28,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
+import re
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +66,16 @@ class CommandError(Exception):
 # ----------------------------------------------------------------------
 # Model files
 # ----------------------------------------------------------------------
-def save_model(path, detector, *, image_size, grayscale, train_dir) -> None:
+def save_model(
+    path, detector, *, image_size, grayscale, train_dir, run=None, training_scores=None
+) -> None:
     """Save a detector, with the image preprocessing ``score`` must repeat.
 
     The file is skanomaly's safe weights-only format (:func:`skanomaly.save`):
     model files can be shared and opened without running code from them.
+    ``run`` (plain JSON: how the model was made) and ``training_scores``
+    (the anomaly scores of the training images, from which ``score`` sets a
+    ``--contamination`` or quantile threshold) go in its metadata.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,11 +85,19 @@ def save_model(path, detector, *, image_size, grayscale, train_dir) -> None:
         "grayscale": grayscale,
         "train_dir": str(train_dir),
     }
+    if run is not None:
+        metadata["run"] = run
+    if training_scores is not None:
+        metadata["training_anomaly_scores"] = [float(v) for v in training_scores]
     skanomaly.save(detector, path, metadata=metadata)
 
 
-def load_model(path) -> dict:
-    """Read a file written by :func:`save_model` (or by :func:`skanomaly.save`)."""
+def load_model(path, device=None) -> dict:
+    """Read a file written by :func:`save_model` (or by :func:`skanomaly.save`).
+
+    ``device`` is passed to :func:`skanomaly.load`: ``None`` = the device the
+    model was trained on when this machine has it.
+    """
     from .persistence import read_metadata
 
     path = Path(path)
@@ -81,7 +105,7 @@ def load_model(path) -> dict:
         raise CommandError(f"model file {path} does not exist")
     try:
         metadata = read_metadata(path)
-        detector = skanomaly.load(path)
+        detector = skanomaly.load(path, device=device)
     except ValueError as exc:
         raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
     if metadata.get("format") != MODEL_FORMAT:  # a detector saved from Python
@@ -129,10 +153,111 @@ def _shape_text(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
+# Detector parameter -> the flag that sets it, so that errors name the flag.
+PARAMETER_FLAGS = {
+    "n_epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "n_filters": "--n-filters",
+    "latent_dim": "--latent-dim",
+    "contamination": "--contamination",
+    "learning_rate": "--learning-rate",
+    "device": "--device",
+    "random_state": "--seed",
+    "latent_steps": "--latent-steps",
+    "anomaly_score": "--anomaly-score",
+    "disc_score": "--disc-score",
+    "early_stopping": "--early-stopping",
+    "validation_fraction": "--validation-fraction",
+    "n_iter_no_change": "--n-iter-no-change",
+}
+
+
+def _with_flag_names(message: str) -> str:
+    """A detector's error message, with its parameter names turned into flags."""
+    # scikit-learn's "The 'n_epochs' parameter of GANomalyDetector must be ..."
+    message = re.sub(
+        r"The '(\w+)' parameter of \w+",
+        lambda m: PARAMETER_FLAGS.get(m.group(1), m.group(0)),
+        message,
+    )
+    for name, flag in PARAMETER_FLAGS.items():
+        # Quoted names, "name=value", and names with an underscore (never prose).
+        pattern = rf"'{name}'|\b{name}(?==)" + (rf"|\b{name}\b" if "_" in name else "")
+        message = re.sub(pattern, flag, message)
+    return message
+
+
+def _detector_from_args(args):
+    """The detector ``train`` asks for, its parameters checked before any image is read."""
+    from .base import resolve_device
+
+    cls = DETECTORS[args.detector]
+    params = {
+        "n_epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "n_filters": args.n_filters,
+        "contamination": args.contamination,
+        "device": args.device,
+        "random_state": args.seed,
+        "verbose": 0 if args.quiet else 1,
+    }
+    # Options left out keep the detector's own defaults.
+    optional = {
+        "latent_dim": args.latent_dim,
+        "learning_rate": args.learning_rate,
+        "latent_steps": args.latent_steps,
+        "anomaly_score": args.anomaly_score,
+        "disc_score": args.disc_score,
+        "validation_fraction": args.validation_fraction,
+        "n_iter_no_change": args.n_iter_no_change,
+    }
+    for name, value in optional.items():
+        if value is None:
+            continue
+        if name not in cls._get_param_names():
+            owners = [n for n, c in DETECTORS.items() if name in c._get_param_names()]
+            raise CommandError(
+                f"{PARAMETER_FLAGS[name]} applies to --detector {' or '.join(owners)}, "
+                f"not {args.detector}"
+            )
+        params[name] = value
+    early = ("validation_fraction", "n_iter_no_change")
+    if not args.early_stopping and any(optional[name] is not None for name in early):
+        raise CommandError("--validation-fraction and --n-iter-no-change need --early-stopping")
+    if args.early_stopping:
+        params["early_stopping"] = True
+    detector = cls(**params)
+    try:
+        detector._validate_params()
+        resolve_device(detector.device)
+    except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError
+        raise CommandError(_with_flag_names(str(exc))) from exc
+    return detector
+
+
+def _provenance(args) -> dict:
+    """What produced a run: the command line, the versions, the time."""
+    from .persistence import _versions
+
+    return {
+        "command": ["skanomaly", *args.argv],
+        "versions": _versions(),
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _json_ready(value):
+    """Parameters and metrics as plain JSON (numpy numbers and tuples included)."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
+
+
 # ----------------------------------------------------------------------
 # skanomaly train
 # ----------------------------------------------------------------------
 def _train(args) -> int:
+    detector = _detector_from_args(args)
     folder = _split_folder(args.data_dir, "train")
     grayscale = {"grey": True, "rgb": False, "auto": None}[args.color]
     data = load_image_folder(folder, image_size=args.image_size, grayscale=grayscale)
@@ -145,31 +270,39 @@ def _train(args) -> int:
             "folders named as anomalous; they are trained on like the others.",
             file=sys.stderr,
         )
-    params = {
-        "n_epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "n_filters": args.n_filters,
-        "contamination": args.contamination,
-        "device": args.device,
-        "random_state": args.seed,
-        "verbose": 0 if args.quiet else 1,
-    }
-    if args.latent_dim is not None:
-        params["latent_dim"] = args.latent_dim
-    detector = DETECTORS[args.detector](**params)
     print(
         f"Training {type(detector).__name__} on {len(images)} images "
         f"({_shape_text(images.shape[1:])}) from {folder}"
     )
     start = time.perf_counter()
-    detector.fit(images)
+    try:
+        detector.fit(images)
+    except ValueError as exc:
+        raise ValueError(_with_flag_names(str(exc))) from exc
     elapsed = time.perf_counter() - start
+    run = _provenance(args)
+    run["detector"] = type(detector).__name__
+    run["parameters"] = _json_ready(detector.get_params())
+    run["metrics"] = {
+        "n_images": len(images),
+        "image_shape": list(images.shape[1:]),
+        "n_epochs": int(detector.n_epochs_),
+        "fit_seconds": round(elapsed, 3),
+        # JSON has no NaN: a loss that is not finite is recorded as null.
+        "final_losses": {
+            k: float(v[-1]) if np.isfinite(v[-1]) else None
+            for k, v in detector.history_.items()
+            if len(v)
+        },
+    }
     save_model(
         args.output,
         detector,
         image_size=args.image_size,
         grayscale=images.shape[1] == 1,
         train_dir=folder,
+        run=run,
+        training_scores=getattr(detector, "_training_anomaly_scores_", None),
     )
     print(
         f"Trained {detector.n_epochs_} epochs in {elapsed:.1f} s; saved the model: {args.output}"
@@ -180,14 +313,158 @@ def _train(args) -> int:
 # ----------------------------------------------------------------------
 # skanomaly score
 # ----------------------------------------------------------------------
+def _threshold_option(text: str):
+    """``--threshold``: an anomaly score, or ``qP`` for the quantile ``P`` in (0, 1)."""
+    try:
+        if text.lower().startswith("q"):
+            quantile = float(text[1:])
+            if 0 < quantile < 1:
+                return ("quantile", quantile)
+        else:
+            value = float(text)
+            if np.isfinite(value):
+                return ("score", value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected an anomaly score (e.g. 0.25) or a quantile qP with 0 < P < 1 "
+        f"(e.g. q0.95), got {text!r}"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _contamination_option(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = np.nan
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5], got {text!r}")
+    return value
+
+
+def _threshold(args, model, anomaly_scores) -> tuple[float, str]:
+    """The anomaly score above which an image is flagged, and where it comes from.
+
+    Quantiles (``--threshold qP``, ``--contamination C`` = ``q(1 - C)``) are
+    of the training images' scores, as the model's own threshold is; a
+    model file without them (saved from Python) falls back to the scored
+    images' scores.
+    """
+    detector = model["detector"]
+    if args.threshold is None and args.contamination is None:
+        return -detector.offset_, f"the model's (contamination {detector.contamination})"
+    if args.threshold is not None and args.threshold[0] == "score":
+        return args.threshold[1], "--threshold"
+    if args.threshold is not None:
+        quantile, flag = args.threshold[1], f"--threshold q{args.threshold[1]:g}"
+    else:
+        quantile, flag = 1 - args.contamination, f"--contamination {args.contamination:g}"
+    reference = model.get("training_anomaly_scores")
+    source = "training"
+    if not reference:
+        reference, source = anomaly_scores, "scored"
+    return float(
+        np.percentile(reference, 100 * quantile)
+    ), f"{flag}: quantile of the {source} images' scores"
+
+
+def _score_images(detector, images, *, batch_size, quiet, with_maps):
+    """Anomaly scores and channel-averaged anomaly maps, with a progress bar.
+
+    Scores do not depend on which images are scored together, so scoring
+    in steps of ``batch_size`` only paces the bar (AnoGAN's latent search
+    takes a while) and bounds the memory.
+    """
+    from sklearn.utils import gen_batches
+    from tqdm.auto import tqdm
+
+    scores, maps = [], []
+    with tqdm(
+        total=len(images), desc="scoring", unit="image", disable=True if quiet else None
+    ) as bar:
+        for batch in gen_batches(len(images), batch_size):
+            scores.append(-detector.score_samples(images[batch]))
+            if with_maps:
+                maps.append(detector.anomaly_map(images[batch]).mean(axis=1).astype(np.float32))
+            bar.update(batch.stop - batch.start)
+    return np.concatenate(scores), (np.concatenate(maps) if with_maps else None)
+
+
+def _pixel_metrics(masks, maps) -> dict | None:
+    """Pixel ROC-AUC and AUPRO, or None when the masks cannot give them."""
+    from .metrics import aupro, pixel_roc_auc
+
+    if masks is None or not masks.any() or masks.all():
+        return None
+    return {
+        "roc_auc": pixel_roc_auc(masks, maps),
+        "aupro": aupro(masks, maps, max_fpr=AUPRO_MAX_FPR),
+        "aupro_max_fpr": AUPRO_MAX_FPR,
+        "n_defect_pixels": int(masks.sum()),
+        "n_images_with_masks": int(masks.any(axis=(1, 2)).sum()),
+    }
+
+
+# The integration limit of AUPRO reported by ``score`` (the MVTec AD paper's).
+AUPRO_MAX_FPR = 0.3
+
+
+def _write_maps(folder, output, data, maps, batch_size) -> Path:
+    """One heat-map PNG per image, ``maps/<class>/<name>.png``, mask outlines included."""
+    import torch
+    from torchvision.utils import save_image
+
+    from .plot import anomaly_heatmaps
+
+    target = output / "maps"
+    vmax = float(np.percentile(maps, 99)) or None  # one colour scale for every picture
+    masks = data.get("masks")
+    for batch in range(0, len(maps), batch_size):
+        rows = slice(batch, batch + batch_size)
+        pictures = anomaly_heatmaps(
+            data.images[rows], maps[rows], None if masks is None else masks[rows], vmax=vmax
+        )
+        for path, picture in zip(data.paths[rows], pictures, strict=True):
+            file = target / Path(path).relative_to(folder).with_suffix(".png")
+            file.parent.mkdir(parents=True, exist_ok=True)
+            save_image(torch.from_numpy(picture.astype(np.float32)), file)
+    return target
+
+
+def _file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _score(args) -> int:
+    from .base import resolve_device
     from .plot import plot_history, plot_reconstructions, plot_score_histogram, reconstruction_grid
 
-    model = load_model(args.model)
+    if args.device is not None:
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            raise CommandError(_with_flag_names(str(exc))) from exc
+    model = load_model(args.model, device=args.device)
     detector = model["detector"]
     channels, height, width = detector.image_shape_
     folder = _split_folder(args.data_dir, "test")
-    data = load_image_folder(folder, image_size=model["image_size"], grayscale=channels == 1)
+    data = load_image_folder(
+        folder, image_size=model["image_size"], grayscale=channels == 1, return_masks=True
+    )
     if data.images.shape[1:] != tuple(detector.image_shape_):
         raise CommandError(
             f"image size mismatch: the images in {folder} are "
@@ -195,10 +472,16 @@ def _score(args) -> int:
             f"{height}x{width} images; resize them, or train with --image-size {height}x{width}"
         )
     start = time.perf_counter()
-    normality = detector.score_samples(data.images)
-    anomaly_scores = -normality
-    # predict()'s rule, without scoring twice (AnoGAN's latent search is slow)
-    flagged = normality - detector.offset_ < 0
+    anomaly_scores, maps = _score_images(
+        detector,
+        data.images,
+        batch_size=args.batch_size,
+        quiet=args.quiet,
+        with_maps=data.masks is not None or args.maps,
+    )
+    threshold, threshold_source = _threshold(args, model, anomaly_scores)
+    # predict()'s rule (anomaly score above -offset_ by default), without scoring twice
+    flagged = anomaly_scores > threshold
     elapsed = time.perf_counter() - start
 
     output = Path(args.output)
@@ -213,14 +496,41 @@ def _score(args) -> int:
 
     print(
         f"Scored {len(anomaly_scores)} images from {folder} in {elapsed:.1f} s: "
-        f"{int(flagged.sum())} flagged as anomalous (anomaly score > {-detector.offset_:.4g})"
+        f"{int(flagged.sum())} flagged as anomalous (anomaly score > {threshold:.4g}, "
+        f"threshold {threshold_source})"
     )
+    metrics = {
+        "n_images": len(anomaly_scores),
+        "n_flagged": int(flagged.sum()),
+        "threshold": threshold,
+        "threshold_source": threshold_source,
+        "scoring_seconds": round(elapsed, 3),
+        "image": None,
+        "pixel": None,
+    }
     labels = data.target
     if labels is not None and 0 < labels.sum() < len(labels):
         auc, ap = _auc_ap(labels, anomaly_scores)
         print(f"ROC-AUC {auc:.4f}   average precision {ap:.4f}   (anomalies: {int(labels.sum())})")
+        metrics["image"] = {
+            "roc_auc": auc,
+            "average_precision": ap,
+            "n_anomalous": int(labels.sum()),
+        }
     elif labels is not None:
         print("ROC-AUC not computed: the folders hold only one class.")
+    metrics["pixel"] = _pixel_metrics(data.masks, maps)
+    if metrics["pixel"] is not None:
+        pixel = metrics["pixel"]
+        print(
+            f"pixel ROC-AUC {pixel['roc_auc']:.4f}   AUPRO {pixel['aupro']:.4f} "
+            f"(to FPR {AUPRO_MAX_FPR})   (defect masks: {pixel['n_images_with_masks']})"
+        )
+    elif data.masks is not None:
+        print("Pixel metrics not computed: the masks hold no defect pixels.")
+    metrics = _json_ready(metrics)
+    with open(output / "metrics.json", "w") as handle:
+        json.dump(metrics, handle, indent=2)
 
     top = np.argsort(-anomaly_scores, kind="stable")[: args.top_k]
     titles = [f"{anomaly_scores[i]:.3g}" for i in top]
@@ -229,19 +539,36 @@ def _score(args) -> int:
             f"{t}\n{'anomaly' if labels[i] else 'normal'}"
             for t, i in zip(titles, top, strict=True)
         ]
-    written = [csv_path]
-    fig = plot_reconstructions(detector, data.images[top], titles=titles)
+    written = [csv_path, output / "metrics.json"]
+    top_masks = None if data.masks is None else data.masks[top]
+    fig = plot_reconstructions(detector, data.images[top], titles=titles, masks=top_masks)
     fig.suptitle(f"The {len(top)} most anomalous images: input, reconstruction, anomaly map")
     written.append(output / "top_anomalies.png")
     fig.savefig(written[-1], dpi=100)
     written.append(output / "top_anomalies_grid.png")
-    reconstruction_grid(detector, data.images[top], written[-1])
-    fig = plot_score_histogram(anomaly_scores, labels, threshold=-detector.offset_)
+    reconstruction_grid(detector, data.images[top], written[-1], masks=top_masks)
+    fig = plot_score_histogram(anomaly_scores, labels, threshold=threshold)
     written.append(output / "score_histogram.png")
     fig.savefig(written[-1], dpi=100)
     if getattr(detector, "history_", None):
         written.append(output / "training_history.png")
         plot_history(detector).savefig(written[-1], dpi=100)
+    if args.maps:
+        written.append(_write_maps(folder, output, data, maps, args.batch_size))
+    run = _provenance(args)
+    run["model"] = {
+        "path": str(args.model),
+        "sha256": _file_sha256(args.model),
+        "detector": type(detector).__name__,
+        "parameters": _json_ready(detector.get_params()),
+        "device": str(detector.device_),
+        "run": model.get("run"),  # how the model was trained
+    }
+    run["data_dir"] = str(folder)
+    run["metrics"] = metrics
+    written.append(output / "run.json")
+    with open(written[-1], "w") as handle:
+        json.dump(run, handle, indent=2)
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -367,6 +694,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--n-filters", type=int, default=64, help="conv width (default 64)")
     train.add_argument("--latent-dim", type=int, help="default: chosen from the image size")
     train.add_argument("--contamination", type=float, default=0.1, help="sets the threshold")
+    train.add_argument(
+        "--learning-rate", type=float, metavar="LR", help="Adam's step (default: 2e-4)"
+    )
+    options = train.add_argument_group("detector options")
+    options.add_argument(
+        "--latent-steps", type=int, metavar="N", help="anogan: latent search steps per image"
+    )
+    options.add_argument(
+        "--anomaly-score",
+        choices=["latent", "reconstruction", "combined"],
+        help="ganomaly: score by the latent error (the paper's, default), the "
+        "reconstruction error, or both",
+    )
+    options.add_argument(
+        "--disc-score",
+        choices=["feature_matching", "cross_entropy"],
+        help="egbad: the discriminator term of the score (default feature_matching)",
+    )
+    stopping = train.add_argument_group(
+        "early stopping",
+        "Hold out part of the training images, watch a label-free loss on them each epoch "
+        "and keep the best weights; --epochs is then the most epochs.",
+    )
+    stopping.add_argument("--early-stopping", action="store_true", help="turn it on")
+    stopping.add_argument(
+        "--validation-fraction", type=float, metavar="F", help="share held out (default 0.1)"
+    )
+    stopping.add_argument(
+        "--n-iter-no-change",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without improvement (default 10)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -377,14 +737,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="score an image folder with a trained model",
         description="Score the images of DATA_DIR/test (or of DATA_DIR when it has no test/ "
         "folder). Writes REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, "
-        "true_anomaly), prints ROC-AUC and average precision when the class folders give "
-        "labels, and writes pictures of the most anomalous images, a score histogram and the "
-        "training losses. Model files hold weights and numbers only: loading one runs no code.",
+        "true_anomaly) and REPORT_DIR/metrics.json, prints ROC-AUC and average precision when "
+        "the class folders give labels, pixel ROC-AUC and AUPRO (to 30%% false-positive rate) "
+        "when DATA_DIR/ground_truth/<defect>/<name>_mask.png holds defect masks (the MVTec AD "
+        "layout), and writes pictures of the most anomalous images (with the masks' outlines), "
+        "a score histogram and the training losses; REPORT_DIR/run.json records the command, "
+        "versions, model and metrics. Model files hold weights and numbers only: loading one "
+        "runs no code.",
     )
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data_dir", metavar="DATA_DIR")
     score.add_argument("--output", required=True, metavar="REPORT_DIR")
     score.add_argument("--top-k", type=int, default=12, help="images in the pictures")
+    limit = score.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--threshold",
+        type=_threshold_option,
+        metavar="T|qP",
+        help="flag images whose anomaly score is above T (a score, e.g. 0.25), or above "
+        "the quantile P of the training images' scores (qP, e.g. q0.95 flags about 5%% of "
+        "normal images); default: the model's threshold",
+    )
+    limit.add_argument(
+        "--contamination",
+        type=_contamination_option,
+        metavar="C",
+        help="expected share of anomalies in (0, 0.5]: the same as --threshold q(1-C)",
+    )
+    score.add_argument(
+        "--maps", action="store_true", help="write one heat-map PNG per image to REPORT_DIR/maps/"
+    )
+    score.add_argument(
+        "--device", help="auto, cpu, cuda, ... (default: the model's when available)"
+    )
+    score.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=64,
+        help="images per scoring step: memory and progress (default 64); no effect on scores",
+    )
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=_score)
     return parser
 
@@ -403,6 +795,7 @@ def main(argv=None) -> int:
         0 on success, 1 on a user error (reported in one line on stderr).
     """
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the outputs
     try:
         return args.func(args)
     except (CommandError, OSError, ValueError) as exc:

@@ -8,8 +8,13 @@
 - :func:`load_image_folder` reads a folder of images laid out for
   ``torchvision.datasets.ImageFolder`` (``train/0.normal/``,
   ``test/0.normal/``, ``test/1.abnormal/``, or the MVTec AD layout
-  ``test/good/``, ``test/crack/``, ...), and :func:`write_image_folder`
-  writes arrays in that layout.
+  ``test/good/``, ``test/crack/``, ...), with the ground-truth masks of
+  ``ground_truth/<defect>/<name>_mask.png`` on request;
+  :func:`write_image_folder` and :func:`write_mvtec_folder` write arrays in
+  those layouts.
+- :func:`make_synthetic_defects` draws scratches, blobs and cut-and-paste
+  patches on normal images, with their masks, for localisation tests where
+  no real defect data is at hand.
 - :func:`one_class_split` and :func:`one_class_anomaly_split` are the two
   one-class protocols of image anomaly detection; neither lets a test image
   into the training set.
@@ -32,9 +37,11 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "load_odds",
+    "make_synthetic_defects",
     "one_class_anomaly_split",
     "one_class_split",
     "write_image_folder",
+    "write_mvtec_folder",
 ]
 
 DATA_ENV_VAR = "SKANOMALY_DATA"
@@ -326,7 +333,7 @@ def _has_images(root: Path, subfolders: list[str]) -> bool:
     return False
 
 
-def load_image_folder(path, image_size=None, grayscale=None):
+def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=False, mask_dir=None):
     """Load a folder of images as arrays, labels and file paths.
 
     Two layouts are read:
@@ -352,6 +359,15 @@ def load_image_folder(path, image_size=None, grayscale=None):
     grayscale : bool, default=None
         ``True``: one channel; ``False``: RGB. ``None``: one channel when
         every image is grey (PIL modes ``1``, ``L``, ``I``, ``F``...), else RGB.
+    return_masks : bool, default=False
+        Also read the ground-truth masks of the MVTec AD layout: the mask of
+        ``test/<defect>/<name>.<ext>`` is
+        ``ground_truth/<defect>/<name>_mask.png`` (or ``<name>.png``), any
+        non-zero pixel a defect. Masks are resized with their images, by
+        nearest neighbour; normal images get all-zero masks.
+    mask_dir : str or path-like, default=None
+        Where the masks are; ``None`` = the ``ground_truth`` folder beside
+        ``path`` (``path/../ground_truth``).
 
     Returns
     -------
@@ -360,7 +376,9 @@ def load_image_folder(path, image_size=None, grayscale=None):
         ``target``: int64 array (``1`` anomaly, ``0`` normal), or ``None``
         for a flat folder; ``paths``: list of file paths, in the order of
         the rows; ``classes``: the class folder names (empty for a flat
-        folder).
+        folder). With ``return_masks=True`` also ``masks``: a bool array
+        ``(n, H, W)`` aligned with ``images``, or ``None`` when there is no
+        mask folder (or no class folders).
 
     Raises
     ------
@@ -368,7 +386,9 @@ def load_image_folder(path, image_size=None, grayscale=None):
         When ``path`` does not exist.
     ValueError
         When it holds no image, when an image cannot be read, or when sizes
-        differ and ``image_size`` is ``None``.
+        differ and ``image_size`` is ``None``; with ``return_masks``, when
+        an anomalous image has no mask or a mask's size differs from its
+        image's.
 
     Examples
     --------
@@ -410,7 +430,50 @@ def load_image_folder(path, image_size=None, grayscale=None):
             )
         images.append(tensor)
     array = np.stack([t.numpy() for t in images])
-    return Bunch(images=array, target=target, paths=paths, classes=classes)
+    data = Bunch(images=array, target=target, paths=paths, classes=classes)
+    if return_masks:
+        data.masks = _read_masks(root, paths, target, array.shape[-2:], image_size, mask_dir)
+    return data
+
+
+def _mask_path(root: Path, image_path: str, mask_root: Path) -> Path:
+    """The MVTec AD mask file of an image: ``<defect>/<name>_mask.png`` (or ``<name>.png``)."""
+    relative = Path(image_path).relative_to(root)
+    folder = mask_root / relative.parent
+    for candidate in (folder / f"{relative.stem}_mask.png", folder / f"{relative.stem}.png"):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(
+        f"no ground-truth mask for the anomalous image {image_path}: expected "
+        f"{folder / (relative.stem + '_mask.png')}"
+    )
+
+
+def _read_masks(root: Path, paths, target, shape, image_size, mask_dir) -> np.ndarray | None:
+    """Masks aligned with the images read from ``root``; all-zero for normal images."""
+    from PIL import Image
+
+    mask_root = root.parent / "ground_truth" if mask_dir is None else Path(mask_dir).expanduser()
+    if mask_dir is not None and not mask_root.is_dir():
+        raise FileNotFoundError(f"mask folder {mask_root} does not exist")
+    if target is None or not mask_root.is_dir():
+        return None
+    masks = np.zeros((len(paths), *shape), dtype=bool)
+    for i in np.flatnonzero(target):
+        file = _mask_path(root, paths[i], mask_root)
+        mask = _open_image(str(file)).convert("L")
+        with Image.open(paths[i]) as image:  # the header gives the size
+            size = image.size
+        if mask.size != size:
+            raise ValueError(
+                f"mask {file} is {mask.size[1]}x{mask.size[0]} but its image {paths[i]} is "
+                f"{size[1]}x{size[0]}"
+            )
+        if image_size is not None:
+            # Nearest neighbour: a resized mask stays binary and on its pixels.
+            mask = mask.resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+        masks[i] = np.asarray(mask) > 0
+    return masks
 
 
 def _to_rgb(image):
@@ -464,13 +527,34 @@ def write_image_folder(path, X_train, X_test=None, y_test=None):
     >>> load_image_folder(root / "test").target.tolist()
     [0, 0, 1, 1]
     """
-    from PIL import Image
-
     arrays = [np.asarray(X_train)]
     if X_test is not None:
         if y_test is None or len(y_test) != len(X_test):
             raise ValueError("y_test must give one 0/1 label per row of X_test")
         arrays.append(np.asarray(X_test))
+    to_pil = _png_converter(arrays)
+
+    root = Path(path).expanduser()
+    groups = [("train/0.normal", arrays[0])]
+    if X_test is not None:
+        y_test = np.asarray(y_test)
+        groups.append(("test/0.normal", arrays[1][y_test == 0]))
+        groups.append(("test/1.abnormal", arrays[1][y_test == 1]))
+    for folder, images in groups:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            to_pil(image).save(root / folder / f"{i:05d}.png")
+    return root
+
+
+def _png_converter(arrays):
+    """A function turning one image of ``arrays`` into an 8-bit PIL image.
+
+    Values are mapped linearly to 0-255 from the joint range of ``arrays``;
+    ``uint8`` arrays are kept as they are.
+    """
+    from PIL import Image
+
     if all(a.dtype == np.uint8 for a in arrays):
         low, high = 0.0, 255.0
     else:
@@ -486,17 +570,240 @@ def write_image_folder(path, X_train, X_test=None, y_test=None):
             raise ValueError(f"images must be (H, W), (1, H, W) or (3, H, W), got {image.shape}")
         return Image.fromarray(np.uint8(np.round((image - low) / (high - low) * 255)))
 
+    return to_pil
+
+
+def write_mvtec_folder(path, X_train, X_test, defect_types, masks):
+    """Write images and defect masks in the MVTec AD layout.
+
+    ``train/good/`` gets ``X_train``; each row of ``X_test`` goes to
+    ``test/<defect type>/``, and for every row not of type ``"good"`` its
+    mask goes to ``ground_truth/<defect type>/<name>_mask.png`` (0 and 255).
+    Files are numbered ``000.png``, ``001.png``... within each folder.
+    :func:`load_image_folder` reads the result back with
+    ``return_masks=True``. Image values are mapped to 0-255 as in
+    :func:`write_image_folder`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Root folder; created if needed. Existing files are overwritten.
+    X_train : array-like of shape (n, H, W) or (n, C, H, W)
+        Normal training images, ``C`` in {1, 3}.
+    X_test : array-like of shape (m, H, W) or (m, C, H, W)
+        Test images.
+    defect_types : array-like of str, shape (m,)
+        ``"good"`` for a normal image, else the defect's name (a folder
+        name, which :func:`is_normal_class` must read as anomalous).
+    masks : array-like of shape (m, H, W)
+        Non-zero on the defect pixels; all-zero for ``"good"`` rows.
+
+    Returns
+    -------
+    root : pathlib.Path
+
+    See Also
+    --------
+    make_synthetic_defects : test images and masks to write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skanomaly.datasets import load_image_folder, write_mvtec_folder
+    >>> X = np.zeros((3, 8, 8)); masks = np.zeros((3, 8, 8), dtype=bool)
+    >>> X[2, 2:4, 2:4] = masks[2, 2:4, 2:4] = 1
+    >>> root = write_mvtec_folder(tempfile.mkdtemp(), X[:2], X, ["good", "good", "blob"], masks)
+    >>> files = sorted(str(p.relative_to(root)) for p in root.rglob("*.png"))
+    >>> files  # doctest: +NORMALIZE_WHITESPACE
+    ['ground_truth/blob/000_mask.png', 'test/blob/000.png', 'test/good/000.png',
+     'test/good/001.png', 'train/good/000.png', 'train/good/001.png']
+    >>> data = load_image_folder(root / "test", return_masks=True)
+    >>> data.target.tolist(), data.masks.sum(axis=(1, 2)).tolist()
+    ([1, 0, 0], [4, 0, 0])
+    """
+    from PIL import Image
+
+    X_train, X_test = np.asarray(X_train), np.asarray(X_test)
+    defect_types = np.asarray(defect_types, dtype=str)
+    masks = np.asarray(masks)
+    if not len(X_test) == len(defect_types) == len(masks):
+        raise ValueError(
+            f"X_test, defect_types and masks must have one entry per test image, got "
+            f"{len(X_test)}, {len(defect_types)} and {len(masks)}"
+        )
+    if masks.ndim != 3 or masks.shape[1:] != X_test.shape[-2:]:
+        raise ValueError(
+            f"masks must be (m, H, W) with the images' H and W, got {masks.shape} for "
+            f"images of shape {X_test.shape}"
+        )
+    for name in np.unique(defect_types):
+        if name != "good" and (is_normal_class(name) or not name or Path(name).name != name):
+            raise ValueError(
+                f"defect type {name!r} cannot be a defect folder: use 'good' for normal "
+                "images and, for defects, plain names without 'normal' or 'good'"
+            )
+        if name == "good" and masks[defect_types == name].any():
+            raise ValueError("rows of defect type 'good' must have all-zero masks")
+    to_pil = _png_converter([X_train, X_test])
+
     root = Path(path).expanduser()
-    groups = [("train/0.normal", arrays[0])]
-    if X_test is not None:
-        y_test = np.asarray(y_test)
-        groups.append(("test/0.normal", arrays[1][y_test == 0]))
-        groups.append(("test/1.abnormal", arrays[1][y_test == 1]))
-    for folder, images in groups:
+    groups = [("train/good", X_train, None)]
+    groups += [
+        (f"test/{name}", X_test[defect_types == name], name) for name in np.unique(defect_types)
+    ]
+    for folder, images, name in groups:
         (root / folder).mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
-            to_pil(image).save(root / folder / f"{i:05d}.png")
+            to_pil(image).save(root / folder / f"{i:03d}.png")
+        if name not in (None, "good"):
+            (root / "ground_truth" / name).mkdir(parents=True, exist_ok=True)
+            for i, mask in enumerate(masks[defect_types == name]):
+                mask_image = Image.fromarray(np.uint8(mask != 0) * 255)
+                mask_image.save(root / "ground_truth" / name / f"{i:03d}_mask.png")
     return root
+
+
+# Defect kinds drawn by make_synthetic_defects, in its documented order.
+DEFECT_KINDS = ("scratch", "blob", "patch")
+
+
+def make_synthetic_defects(images, *, kinds=DEFECT_KINDS, random_state=None):
+    """Draw one synthetic defect on each image, and return its mask.
+
+    A stand-in for real defect data (e.g. MVTec AD, which is not always at
+    hand) to test localisation: each image gets one defect of a kind drawn
+    at random from ``kinds``, sized relative to the image:
+
+    - ``"scratch"``: a thin straight line (about 1/28 of the side wide, 30-70%
+      of the side long) at a random angle;
+    - ``"blob"``: a filled ellipse (radii 8-20% of the side);
+    - ``"patch"``: cut-and-paste (CutPaste, Li et al. 2021): a rectangle
+      (15-30% of the side) copied from another image of ``images`` at
+      another place; of 10 random tries, the one that changes the image most.
+
+    Scratches and blobs take a value that contrasts with what they cover
+    (bright on dark, dark on bright, per channel), blended at 70-100% over
+    it. Lines and ellipses are drawn with ``PIL.ImageDraw``. The mask is the
+    drawn shape.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, H, W) or (n, C, H, W)
+        Normal images; ``uint8`` or float. The value range is 0-255 for
+        ``uint8``, else the range of ``images``.
+    kinds : sequence of str, default=("scratch", "blob", "patch")
+        The defect kinds to draw from.
+    random_state : int, RandomState instance or None, default=None
+        Makes the defects reproducible.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``images``: the defective images, of the input's shape and dtype;
+        ``masks``: bool array ``(n, H, W)``, ``True`` on the defect;
+        ``kinds``: array of str ``(n,)``, the kind of each defect.
+
+    See Also
+    --------
+    write_mvtec_folder : write normal and defective images with their masks.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skanomaly.datasets import make_synthetic_defects
+    >>> digits = load_digits().images[:6]
+    >>> defects = make_synthetic_defects(digits, random_state=0)
+    >>> defects.images.shape, defects.masks.shape, defects.kinds.tolist()
+    ((6, 8, 8), (6, 8, 8), ['scratch', 'blob', 'scratch', 'blob', 'blob', 'patch'])
+    >>> bool(defects.masks.any(axis=(1, 2)).all())
+    True
+    """
+    from sklearn.utils import check_random_state
+
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or min(images.shape[-2:]) < 4:
+        raise ValueError(
+            f"images must be (n, H, W) or (n, C, H, W) with sides of at least 4 pixels, "
+            f"got shape {images.shape}"
+        )
+    if len(images) == 0:
+        raise ValueError("images is empty")
+    kinds = list(kinds)
+    unknown = sorted(set(kinds) - set(DEFECT_KINDS))
+    if not kinds or unknown:
+        raise ValueError(f"kinds must be among {list(DEFECT_KINDS)}, got {kinds}")
+    rng = check_random_state(random_state)
+    stack = images.astype(np.float64).reshape(len(images), -1, *images.shape[-2:])
+    if images.dtype == np.uint8:
+        low, high = 0.0, 255.0
+    else:
+        low, high = float(stack.min()), float(stack.max())
+    out = stack.copy()
+    masks = np.zeros((len(images), *images.shape[-2:]), dtype=bool)
+    chosen = rng.choice(kinds, size=len(images))
+    for i, kind in enumerate(chosen):
+        if kind == "patch":
+            out[i], masks[i] = _paste_patch(stack, i, rng)
+        else:
+            masks[i] = _draw_shape(kind, images.shape[-2:], rng)
+            covered = stack[i][:, masks[i]]  # (C, pixels under the defect)
+            mid = (low + high) / 2
+            target = np.where(covered.mean(axis=1) < mid, high, low)[:, None]
+            strength = rng.uniform(0.7, 1.0)
+            out[i][:, masks[i]] = covered + strength * (target - covered)
+    if images.dtype == np.uint8:
+        out = np.clip(np.round(out), 0, 255)
+    out = out.reshape(images.shape).astype(images.dtype)
+    return Bunch(images=out, masks=masks, kinds=np.asarray(chosen, dtype=str))
+
+
+def _draw_shape(kind: str, shape, rng) -> np.ndarray:
+    """A scratch (line) or blob (ellipse) mask of ``shape`` (H, W), drawn with PIL."""
+    from PIL import Image, ImageDraw
+
+    height, width = shape
+    side = min(height, width)
+    canvas = Image.new("1", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    x, y = rng.uniform(0, width - 1), rng.uniform(0, height - 1)
+    if kind == "scratch":
+        length = rng.uniform(0.3, 0.7) * side
+        angle = rng.uniform(0, np.pi)
+        dx, dy = length / 2 * np.cos(angle), length / 2 * np.sin(angle)
+        line_width = max(1, round(side / 28))
+        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=1, width=line_width)
+    else:
+        rx, ry = np.maximum(rng.uniform(0.08, 0.2, size=2) * side, 0.5)
+        draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=1)
+    mask = np.asarray(canvas, dtype=bool)
+    if not mask.any():  # a shape that fell between pixels: keep its centre
+        mask[min(int(y), height - 1), min(int(x), width - 1)] = True
+    return mask
+
+
+def _paste_patch(stack: np.ndarray, i: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a rectangle from another image and paste it on image ``i`` (CutPaste)."""
+    _, height, width = stack.shape[1:]
+    side = min(height, width)
+    best, best_change = None, -1.0
+    for _ in range(10):
+        h, w = np.maximum(np.round(rng.uniform(0.15, 0.3, size=2) * side), 2).astype(int)
+        source = (
+            stack[(i + rng.randint(1, len(stack))) % len(stack)] if len(stack) > 1 else stack[i]
+        )
+        sy, sx = rng.randint(0, height - h + 1), rng.randint(0, width - w + 1)
+        ty, tx = rng.randint(0, height - h + 1), rng.randint(0, width - w + 1)
+        patch = source[:, sy : sy + h, sx : sx + w]
+        change = float(np.abs(patch - stack[i][:, ty : ty + h, tx : tx + w]).mean())
+        if change > best_change:
+            best, best_change = (patch, ty, tx, h, w), change
+    patch, ty, tx, h, w = best
+    image = stack[i].copy()
+    image[:, ty : ty + h, tx : tx + w] = patch
+    mask = np.zeros((height, width), dtype=bool)
+    mask[ty : ty + h, tx : tx + w] = True
+    return image, mask
 
 
 # ----------------------------------------------------------------------

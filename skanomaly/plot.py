@@ -7,6 +7,9 @@ without ``pyplot`` so they need no display and leave pyplot's state alone
 
 Anomaly maps are drawn as a heat map over the input, on one colour scale
 for all the images of a picture, so that hot means the same everywhere.
+Where ground-truth masks are given, the outline of each defect is drawn
+over the heat map in magenta, a colour neither the heat map nor a grey
+image uses.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
+    "anomaly_heatmaps",
     "anomaly_overlay",
     "plot_history",
     "plot_reconstructions",
@@ -88,6 +92,104 @@ def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
     return (1.0 - weight) * rgb + weight * colours
 
 
+# Colour of ground-truth outlines (RGB in [0, 1]): absent from "jet" and from grey images.
+MASK_COLOUR = (1.0, 0.0, 1.0)
+
+
+def _masks_for(masks, images: np.ndarray) -> np.ndarray | None:
+    """``masks`` as a bool ``(n, H, W)`` array matching ``images`` ``(n, C, H, W)``."""
+    if masks is None:
+        return None
+    masks = np.asarray(masks)
+    if masks.ndim == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.shape != (len(images), *images.shape[-2:]):
+        raise ValueError(
+            f"masks must be (n, H, W) with the images' n, H and W, got {masks.shape} for "
+            f"images of shape {images.shape}"
+        )
+    return masks != 0
+
+
+def _upscale(array: np.ndarray, factor: int) -> np.ndarray:
+    """Repeat each pixel ``factor`` times along the last two axes."""
+    return array.repeat(factor, axis=-2).repeat(factor, axis=-1)
+
+
+def _paint_outlines(pictures: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Draw the one-pixel outline of each mask (inner boundary) on RGB ``pictures``."""
+    from scipy import ndimage
+
+    # Erode within each image only: the structure does not reach across images.
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    outline = masks & ~ndimage.binary_erosion(masks, structure, border_value=0)
+    pictures = pictures.copy()
+    for channel, value in enumerate(MASK_COLOUR):
+        pictures[:, channel][outline] = value
+    return pictures
+
+
+def _default_upscale(height: int) -> int:
+    # Small images (8x8, 28x28) are enlarged to at least 64 pixels high, so
+    # that they, and a one-pixel outline around a defect, stay visible.
+    return max(1, math.ceil(64 / height))
+
+
+def anomaly_heatmaps(images, maps, masks=None, *, vmax=None, upscale=None, alpha=0.6):
+    """Heat-map pictures of anomaly maps over their images, with mask outlines.
+
+    One RGB picture per image: :func:`anomaly_overlay` enlarged by pixel
+    repetition, and, where ``masks`` are given, each defect's outline drawn
+    over it in magenta (``MASK_COLOUR``). The outline runs along the
+    defect's own edge pixels at the enlarged size, so it hides little of it.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W)
+        Images with values in [0, 1]; ``C`` is 1 or 3.
+    maps : array-like of shape (n, C, H, W) or (n, H, W)
+        Non-negative anomaly maps; channels are averaged.
+    masks : array-like of shape (n, H, W), default=None
+        Ground truth, non-zero on defects (``load_image_folder(...,
+        return_masks=True).masks``).
+    vmax : float, default=None
+        Map value drawn at full heat; ``None`` = the 99th percentile of all
+        ``maps``, one scale for every picture.
+    upscale : int, default=None
+        Pixel repetition factor; ``None`` makes each picture at least 64
+        pixels high.
+    alpha : float, default=0.6
+        Opacity of the hottest colour.
+
+    Returns
+    -------
+    pictures : ndarray of shape (n, 3, H * upscale, W * upscale), values in [0, 1]
+        Write one with ``torchvision.utils.save_image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.plot import MASK_COLOUR, anomaly_heatmaps
+    >>> images = np.zeros((1, 1, 8, 8)); maps = np.zeros((1, 1, 8, 8))
+    >>> masks = np.zeros((1, 8, 8), dtype=bool); masks[0, 2:6, 2:6] = True
+    >>> pictures = anomaly_heatmaps(images, maps, masks, upscale=2)
+    >>> pictures.shape
+    (1, 3, 16, 16)
+    >>> tuple(pictures[0, :, 4, 4]) == MASK_COLOUR, float(pictures[0, :, 8, 8].max())
+    (True, 0.0)
+    """
+    images = np.asarray(images, dtype=np.float64)
+    masks = _masks_for(masks, images)
+    upscale = _default_upscale(images.shape[-2]) if upscale is None else int(upscale)
+    if upscale < 1:
+        raise ValueError(f"upscale must be a positive integer, got {upscale}")
+    pictures = _upscale(anomaly_overlay(images, maps, vmax=vmax, alpha=alpha), upscale)
+    if masks is not None:
+        pictures = _paint_outlines(pictures, _upscale(masks, upscale))
+    return pictures
+
+
 def _rows(detector, X, vmax):
     images = _images_of(detector, X)
     inputs = _unit_range(detector, images)
@@ -99,11 +201,12 @@ def _rows(detector, X, vmax):
     return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax)
 
 
-def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None):
+def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, masks=None):
     """A grid of inputs, reconstructions and anomaly-map overlays.
 
     Three rows (``torchvision.utils.make_grid``): the images ``X``, the
-    detector's reconstructions, and the anomaly maps over the inputs.
+    detector's reconstructions, and the anomaly maps over the inputs, with
+    the outlines of ``masks`` when given (see :func:`anomaly_heatmaps`).
 
     Parameters
     ----------
@@ -119,6 +222,8 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None):
     upscale : int, default=None
         Pixel repetition factor; ``None`` makes each image at least 64
         pixels high so small images stay visible.
+    masks : array-like of shape (n, H, W), default=None
+        Ground-truth defect masks of ``X``: outlined on the anomaly maps.
 
     Returns
     -------
@@ -138,20 +243,27 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None):
     from torchvision.utils import make_grid, save_image
 
     inputs, recons, overlays = _rows(detector, X, vmax)
+    masks = _masks_for(masks, inputs)
     rgb = [np.repeat(a, 3, axis=1) if a.shape[1] == 1 else a for a in (inputs, recons)]
-    tiles = torch.from_numpy(np.concatenate([*rgb, overlays]).astype(np.float32))
+    tiles = np.concatenate([*rgb, overlays])
     if upscale is None:
-        upscale = max(1, math.ceil(64 / tiles.shape[-2]))
-    if upscale > 1:
-        tiles = tiles.repeat_interleave(upscale, dim=-2).repeat_interleave(upscale, dim=-1)
+        upscale = _default_upscale(tiles.shape[-2])
+    tiles = _upscale(tiles, upscale)
+    if masks is not None:
+        outlined = _paint_outlines(tiles[-len(inputs) :], _upscale(masks, upscale))
+        tiles = np.concatenate([tiles[: -len(inputs)], outlined])
+    tiles = torch.from_numpy(tiles.astype(np.float32))
     grid = make_grid(tiles, nrow=len(inputs), padding=2, pad_value=1.0)
     if path is not None:
         save_image(grid, path)
     return grid.numpy()
 
 
-def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None):
+def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, masks=None):
     """Figure of inputs, reconstructions and anomaly-map overlays, one column per image.
+
+    With ``masks``, the outline of each ground-truth defect is drawn over
+    its anomaly map (a magenta contour between the pixels).
 
     Parameters
     ----------
@@ -165,6 +277,8 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None):
         See :func:`reconstruction_grid`.
     figsize : (float, float), default=None
         ``None`` = 1.3 inches per image.
+    masks : array-like of shape (n, H, W), default=None
+        Ground-truth defect masks of ``X``, outlined on the anomaly maps.
 
     Returns
     -------
@@ -184,6 +298,7 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None):
     from matplotlib.figure import Figure
 
     inputs, recons, overlays = _rows(detector, X, vmax)
+    masks = _masks_for(masks, inputs)
     n = len(inputs)
     if titles is None:
         titles = [f"{s:.3g}" for s in -detector.score_samples(_images_of(detector, X))]
@@ -203,6 +318,8 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None):
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(titles[col], fontsize=8)
+            if row == 2 and masks is not None and masks[col].any():
+                ax.contour(masks[col], levels=[0.5], colors=[MASK_COLOUR], linewidths=1.0)
         axes[row, 0].set_ylabel(label, fontsize=8)
     return fig
 

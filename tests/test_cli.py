@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -16,7 +18,15 @@ from sklearn.metrics import roc_auc_score
 
 import skanomaly
 from skanomaly.cli import DETECTORS, CommandError, load_model, main
-from skanomaly.datasets import write_image_folder
+from skanomaly.datasets import (
+    load_image_folder,
+    make_synthetic_defects,
+    write_image_folder,
+    write_mvtec_folder,
+)
+from skanomaly.metrics import aupro, pixel_roc_auc
+from skanomaly.persistence import read_metadata
+from skanomaly.plot import MASK_COLOUR
 
 # Fast settings: a model trains in about a second.
 TINY = ["--epochs", "1", "--n-filters", "4", "--batch-size", "8", "--quiet"]
@@ -222,7 +232,7 @@ def test_error_mixed_sizes_and_bad_parameters(tmp_path, capsys):
     Image.new("L", (10, 8)).save(folder / "b.png")
     argv = ["train", str(folder), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
     _fails_with_one_line(capsys, argv, "differ in size")
-    _fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "n_epochs")
+    _fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "--epochs must")
 
 
 def test_traceback_flag_shows_the_exception(tmp_path):
@@ -238,3 +248,255 @@ def test_traceback_flag_shows_the_exception(tmp_path):
                 "m",
             ]
         )
+
+
+# ----------------------------------------------------------------------
+# MVTec layout with masks: pixel metrics, pictures, heat maps
+# ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mvtec_dir(tmp_path_factory):
+    """8x8 blob images in the MVTec layout: 6 good and 8 synthetic defects with masks."""
+    rng = np.random.default_rng(1)
+    normal = _blobs(rng, 38, True)
+    defects = make_synthetic_defects(normal[30:], random_state=0)
+    X_test = np.r_[normal[24:30], defects.images]
+    types = np.r_[["good"] * 6, defects.kinds]
+    masks = np.r_[np.zeros((6, 8, 8), bool), defects.masks]
+    root = tmp_path_factory.mktemp("mvtec") / "part"
+    return write_mvtec_folder(root, normal[:24], X_test, types, masks)
+
+
+@pytest.fixture(scope="module")
+def mvtec_model(mvtec_dir):
+    path = mvtec_dir.parent / "model.skan"
+    argv = ["train", str(mvtec_dir), "--detector", "ganomaly", "--output", str(path), *TINY]
+    assert main(argv) == 0
+    return path
+
+
+def _scores_csv(report):
+    with open(report / "scores.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_score_mvtec_prints_and_writes_pixel_metrics(mvtec_model, mvtec_dir, tmp_path, capsys):
+    report = tmp_path / "report"
+    argv = ["score", str(mvtec_model), str(mvtec_dir), "--output", str(report), "--top-k", "6"]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((report / "metrics.json").read_text())
+
+    # The printed and written numbers are those of the detector's own maps.
+    data = load_image_folder(mvtec_dir / "test", return_masks=True)
+    maps = skanomaly.load(mvtec_model).anomaly_map(data.images)
+    assert metrics["pixel"]["roc_auc"] == pytest.approx(pixel_roc_auc(data.masks, maps))
+    assert metrics["pixel"]["aupro"] == pytest.approx(aupro(data.masks, maps, max_fpr=0.3))
+    assert metrics["pixel"]["n_defect_pixels"] == data.masks.sum()
+    printed = re.search(r"pixel ROC-AUC (\d\.\d+)\s+AUPRO (\d\.\d+)", out)
+    assert float(printed.group(1)) == pytest.approx(metrics["pixel"]["roc_auc"], abs=1e-4)
+    assert float(printed.group(2)) == pytest.approx(metrics["pixel"]["aupro"], abs=1e-4)
+    rows = _scores_csv(report)
+    labels = [int(r["true_anomaly"]) for r in rows]
+    scores = [float(r["anomaly_score"]) for r in rows]
+    assert metrics["image"]["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-4)
+    assert metrics["n_images"] == 14 and metrics["n_flagged"] == sum(
+        int(r["predicted_anomaly"]) for r in rows
+    )
+
+    # The grid outlines the defects of the top images in magenta.
+    with Image.open(report / "top_anomalies_grid.png") as image:
+        grid = np.asarray(image.convert("RGB"))
+    magenta = np.all(grid == np.round(np.multiply(MASK_COLOUR, 255)), axis=-1)
+    top = np.argsort(-np.array(scores), kind="stable")[:6]
+    assert magenta.any() == bool(data.masks[top].any())
+    assert not (report / "maps").exists()  # only with --maps
+
+
+def test_score_maps_writes_one_heat_map_per_image(mvtec_model, mvtec_dir, tmp_path, capsys):
+    report = tmp_path / "report"
+    argv = ["score", str(mvtec_model), str(mvtec_dir), "--output", str(report), "--maps"]
+    assert main([*argv, "--quiet"]) == 0
+    test_images = sorted(p.relative_to(mvtec_dir / "test") for p in mvtec_dir.glob("test/*/*"))
+    written = sorted(p.relative_to(report / "maps") for p in (report / "maps").rglob("*.png"))
+    assert written == test_images
+    data = load_image_folder(mvtec_dir / "test", return_masks=True)
+    for path, mask in zip(data.paths, data.masks, strict=True):
+        relative = Path(path).relative_to(mvtec_dir / "test")
+        with Image.open(report / "maps" / relative) as image:
+            assert image.size == (64, 64)  # 8x8 enlarged
+            picture = np.asarray(image.convert("RGB"))
+        outlined = np.all(picture == np.round(np.multiply(MASK_COLOUR, 255)), axis=-1)
+        assert outlined.any() == mask.any()
+
+
+def test_score_without_masks_writes_metrics_json(model_file, data_dir, tmp_path, capsys):
+    report = tmp_path / "report"
+    folder = data_dir / "test" / "1.abnormal"  # no labels, no masks
+    assert main(["score", str(model_file), str(folder), "--output", str(report), "--quiet"]) == 0
+    assert "pixel" not in capsys.readouterr().out
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["image"] is None and metrics["pixel"] is None and metrics["n_images"] == 6
+    # Labels but no ground_truth/ folder: image metrics only.
+    assert main(["score", str(model_file), str(data_dir), "--output", str(report)]) == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["image"]["n_anomalous"] == 6 and metrics["pixel"] is None
+
+
+# ----------------------------------------------------------------------
+# score: thresholds, batches, device
+# ----------------------------------------------------------------------
+def _flagged(report):
+    rows = _scores_csv(report)
+    return np.array([float(r["anomaly_score"]) for r in rows]), np.array(
+        [int(r["predicted_anomaly"]) for r in rows]
+    )
+
+
+def test_score_threshold_and_contamination(model_file, data_dir, tmp_path, capsys):
+    base = ["score", str(model_file), str(data_dir), "--quiet", "--output"]
+    assert main([*base, str(tmp_path / "default")]) == 0
+    scores, default = _flagged(tmp_path / "default")
+    detector = skanomaly.load(model_file)
+    np.testing.assert_array_equal(default, scores > -detector.offset_)
+
+    # A score: flagged above it.
+    cut = float(np.median(scores))
+    assert main([*base, str(tmp_path / "t"), "--threshold", f"{cut!r}"]) == 0
+    np.testing.assert_array_equal(_flagged(tmp_path / "t")[1], scores > cut)
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert metrics["threshold"] == cut and metrics["threshold_source"] == "--threshold"
+
+    # A quantile of the training images' scores, kept in the model file.
+    training = read_metadata(model_file)["training_anomaly_scores"]
+    assert len(training) == 24
+    assert main([*base, str(tmp_path / "q"), "--threshold", "q0.5"]) == 0
+    metrics = json.loads((tmp_path / "q" / "metrics.json").read_text())
+    assert metrics["threshold"] == pytest.approx(np.median(training))
+    assert "training images" in metrics["threshold_source"]
+
+    # --contamination C is the quantile 1 - C: the model's own C gives its threshold.
+    assert main([*base, str(tmp_path / "c"), "--contamination", "0.1"]) == 0
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["threshold"] == pytest.approx(-detector.offset_)
+    np.testing.assert_array_equal(_flagged(tmp_path / "c")[1], default)
+    assert main([*base, str(tmp_path / "c2"), "--contamination", "0.5"]) == 0
+    metrics = json.loads((tmp_path / "c2" / "metrics.json").read_text())
+    assert metrics["threshold"] == pytest.approx(np.median(training))
+
+
+def test_score_quantile_without_training_scores_uses_the_scored_images(data_dir, tmp_path, capsys):
+    # A model saved from Python holds no training scores.
+    images = load_image_folder(data_dir / "train").images
+    detector = DETECTORS["ganomaly"](n_epochs=1, n_filters=4, random_state=0).fit(images)
+    path = tmp_path / "python.skan"
+    skanomaly.save(detector, path)
+    report = tmp_path / "r"
+    argv = ["score", str(path), str(data_dir), "--output", str(report), "--threshold", "q0.75"]
+    assert main([*argv, "--quiet"]) == 0
+    scores, flagged = _flagged(report)
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["threshold"] == pytest.approx(np.percentile(scores, 75))
+    assert "scored images" in metrics["threshold_source"] and flagged.sum() == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--threshold", "q1.5"], r"argument --threshold: .*q0\.95"),
+        (["--threshold", "high"], "argument --threshold"),
+        (["--contamination", "0.7"], r"argument --contamination: .*\(0, 0\.5\]"),
+        (["--threshold", "1", "--contamination", "0.1"], "not allowed with argument"),
+        (["--batch-size", "0"], "argument --batch-size"),
+    ],
+)
+def test_score_flag_errors_name_the_flag(extra, message, model_file, data_dir, tmp_path, capsys):
+    argv = ["score", str(model_file), str(data_dir), "--output", str(tmp_path), *extra]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_score_batch_size_does_not_change_scores(model_file, data_dir, tmp_path, capsys):
+    base = ["score", str(model_file), str(data_dir), "--quiet", "--device", "cpu", "--output"]
+    assert main([*base, str(tmp_path / "a"), "--batch-size", "1"]) == 0
+    assert main([*base, str(tmp_path / "b"), "--batch-size", "64"]) == 0
+    assert (tmp_path / "a" / "scores.csv").read_text() == (
+        tmp_path / "b" / "scores.csv"
+    ).read_text()
+
+
+def test_score_device_error_names_the_flag(model_file, data_dir, tmp_path, capsys):
+    argv = ["score", str(model_file), str(data_dir), "--output", str(tmp_path)]
+    _fails_with_one_line(capsys, [*argv, "--device", "nonsense"], "--device='nonsense'")
+
+
+# ----------------------------------------------------------------------
+# train: learning rate, detector options, early stopping; errors name flags
+# ----------------------------------------------------------------------
+def _train_argv(data_dir, path, detector="ganomaly"):
+    return ["train", str(data_dir), "--detector", detector, "--output", str(path), *TINY]
+
+
+def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
+    path = tmp_path / "a.skan"
+    assert main([*_train_argv(data_dir, path, "anogan"), "--latent-steps", "3",
+                 "--learning-rate", "1e-3"]) == 0  # fmt: skip
+    params = skanomaly.load(path).get_params()
+    assert params["latent_steps"] == 3 and params["learning_rate"] == 1e-3
+
+    path = tmp_path / "g.skan"
+    argv = [*_train_argv(data_dir, path), "--anomaly-score", "reconstruction", "--epochs", "3"]
+    assert main([*argv, "--early-stopping", "--validation-fraction", "0.25",
+                 "--n-iter-no-change", "1"]) == 0  # fmt: skip
+    detector = skanomaly.load(path)
+    assert detector.anomaly_score == "reconstruction"
+    assert detector.early_stopping and detector.validation_fraction == 0.25
+    assert detector.n_iter_no_change == 1
+
+    path = tmp_path / "e.skan"
+    assert main([*_train_argv(data_dir, path, "egbad"), "--disc-score", "cross_entropy"]) == 0
+    assert skanomaly.load(path).disc_score == "cross_entropy"
+
+
+@pytest.mark.parametrize(
+    "detector, extra, message",
+    [
+        ("ganomaly", ["--latent-steps", "5"], "--latent-steps applies to --detector anogan"),
+        ("anogan", ["--anomaly-score", "combined"], "--anomaly-score applies to .*ganomaly"),
+        ("ganomaly", ["--learning-rate", "-1"], "--learning-rate must be"),
+        ("ganomaly", ["--batch-size", "0"], "--batch-size must be"),
+        ("ganomaly", ["--contamination", "0.9"], "--contamination must be"),
+        ("ganomaly", ["--validation-fraction", "0.2"], "need --early-stopping"),
+        ("ganomaly", ["--early-stopping", "--validation-fraction", "2"], "--validation-fraction"),
+        ("ganomaly", ["--device", "nonsense"], "--device='nonsense' is not a valid"),
+        # Too few images to hold out: reported at fit, still with the flags' names.
+        ("ganomaly", ["--early-stopping", "--validation-fraction", "0.01"],
+         "--early-stopping with --validation-fraction=0.01 leaves too few"),
+    ],
+)  # fmt: skip
+def test_train_errors_name_the_flag(detector, extra, message, data_dir, tmp_path, capsys):
+    argv = [*_train_argv(data_dir, tmp_path / "m.skan", detector), *extra]
+    _fails_with_one_line(capsys, argv, message)
+    assert not (tmp_path / "m.skan").exists()
+
+
+def test_train_and_score_record_what_produced_them(mvtec_model, mvtec_dir, tmp_path, capsys):
+    run = read_metadata(mvtec_model)["run"]
+    assert run["command"][:3] == ["skanomaly", "train", str(mvtec_dir)]
+    assert set(run["versions"]) >= {"skanomaly", "torch", "sklearn"}
+    assert run["versions"]["skanomaly"] == skanomaly.__version__
+    assert run["detector"] == "GANomalyDetector"
+    assert run["parameters"]["n_epochs"] == 1 and run["parameters"]["n_filters"] == 4
+    assert run["metrics"]["n_images"] == 24 and run["metrics"]["n_epochs"] == 1
+    assert set(run["metrics"]["final_losses"]) == set(skanomaly.load(mvtec_model).history_)
+
+    report = tmp_path / "report"
+    argv = ["score", str(mvtec_model), str(mvtec_dir), "--output", str(report), "--quiet"]
+    assert main(argv) == 0
+    record = json.loads((report / "run.json").read_text())
+    assert record["command"] == ["skanomaly", *argv]
+    assert record["model"]["sha256"] == hashlib.sha256(mvtec_model.read_bytes()).hexdigest()
+    assert record["model"]["run"] == run  # the report leads back to the training run
+    assert record["model"]["parameters"]["n_filters"] == 4
+    assert record["metrics"] == json.loads((report / "metrics.json").read_text())

@@ -14,9 +14,11 @@ from skanomaly.datasets import (
     load_image_folder,
     load_mnist,
     load_odds,
+    make_synthetic_defects,
     one_class_anomaly_split,
     one_class_split,
     write_image_folder,
+    write_mvtec_folder,
 )
 
 from .conftest import shared_dataset
@@ -250,6 +252,154 @@ def test_write_image_folder_rgb(tmp_path):
     X = rng.integers(0, 256, size=(2, 3, 8, 9), dtype=np.uint8)
     data = load_image_folder(write_image_folder(tmp_path, X) / "train")
     np.testing.assert_array_equal(np.round(data.images * 255), X)
+
+
+# ----------------------------------------------------------------------
+# MVTec AD layout with ground-truth masks; synthetic defects
+# ----------------------------------------------------------------------
+@pytest.fixture
+def mvtec(tmp_path):
+    """MVTec layout, 8x8: 3 good test images, 2 'blob' and 1 'scratch' with masks."""
+    rng = np.random.default_rng(0)
+    X_test = rng.integers(0, 100, size=(6, 8, 8), dtype=np.uint8)
+    masks = np.zeros((6, 8, 8), dtype=bool)
+    masks[1, 2:4, 3:6] = masks[3, 5:, :2] = masks[4, 0, :] = True
+    X_test[masks] = 255
+    types = ["good", "blob", "good", "blob", "scratch", "good"]
+    root = write_mvtec_folder(tmp_path / "part", X_test[[0, 2]], X_test, types, masks)
+    return root, X_test, masks, types
+
+
+def test_mvtec_masks_are_aligned_with_the_images(mvtec):
+    root, X_test, masks, types = mvtec
+    data = load_image_folder(root / "test", return_masks=True)
+    assert data.classes == ["blob", "good", "scratch"]
+    assert data.masks.shape == (6, 8, 8) and data.masks.dtype == bool
+    # Each image row has its own mask: the bright pixels are the defect.
+    np.testing.assert_array_equal(data.masks, data.images[:, 0] == 1.0)
+    np.testing.assert_array_equal(data.target, data.masks.any(axis=(1, 2)))
+    assert sorted(map(tuple, data.masks.reshape(6, -1))) == sorted(
+        map(tuple, masks.reshape(6, -1))
+    )
+    assert not data.masks[data.target == 0].any()  # normal images: all-zero masks
+    # The training folder holds only good images, whose masks are all zero.
+    assert not load_image_folder(
+        root / "train", mask_dir=root / "ground_truth", return_masks=True
+    ).masks.any()
+
+
+def test_mvtec_masks_resize_by_nearest_neighbour(mvtec):
+    root = mvtec[0]
+    small = load_image_folder(root / "test", return_masks=True)
+    big = load_image_folder(root / "test", image_size=16, return_masks=True)
+    assert big.images.shape == (6, 1, 16, 16) and big.masks.shape == (6, 16, 16)
+    np.testing.assert_array_equal(big.masks, small.masks.repeat(2, axis=1).repeat(2, axis=2))
+    odd = load_image_folder(root / "test", image_size=(5, 11), return_masks=True)
+    assert odd.masks.shape == (6, 5, 11) and odd.masks[odd.target == 1].any(axis=(1, 2)).all()
+
+
+def test_mvtec_without_masks_keeps_the_old_result(mvtec, folder):
+    root = mvtec[0]
+    assert "masks" not in load_image_folder(root / "test")
+    # No ground_truth/ beside test/: masks is None, the rest as before.
+    plain = load_image_folder(folder[0] / "test", return_masks=True)
+    assert plain.masks is None and plain.target.tolist() == [0, 0, 0, 1, 1]
+    flat = load_image_folder(root / "test" / "blob", return_masks=True)
+    assert flat.masks is None and flat.target is None
+
+
+def test_mvtec_mask_file_names_and_errors(mvtec, tmp_path):
+    root = mvtec[0]
+    gt = root / "ground_truth"
+    (gt / "blob" / "001_mask.png").rename(gt / "blob" / "001.png")  # a bare name also works
+    assert load_image_folder(root / "test", return_masks=True).masks.sum() == 6 + 6 + 8
+    (gt / "blob" / "001.png").unlink()
+    with pytest.raises(ValueError, match=r"no ground-truth mask .*blob/001\.png.*001_mask\.png"):
+        load_image_folder(root / "test", return_masks=True)
+    Image.new("L", (9, 8)).save(gt / "blob" / "001_mask.png")
+    with pytest.raises(ValueError, match=r"mask .*001_mask\.png is 8x9 but its image .* is 8x8"):
+        load_image_folder(root / "test", return_masks=True)
+    with pytest.raises(FileNotFoundError, match="mask folder .* does not exist"):
+        load_image_folder(root / "test", return_masks=True, mask_dir=tmp_path / "none")
+
+
+def test_write_mvtec_folder_checks_its_input(tmp_path):
+    X = np.zeros((2, 8, 8))
+    masks = np.zeros((2, 8, 8), dtype=bool)
+    masks[1, 0, 0] = True
+    with pytest.raises(ValueError, match="one entry per test image"):
+        write_mvtec_folder(tmp_path, X, X, ["good"], masks)
+    with pytest.raises(ValueError, match="H and W"):
+        write_mvtec_folder(tmp_path, X, X, ["good", "dent"], masks[:, :4])
+    for bad in ("normal_dent", "a/b", ""):
+        with pytest.raises(ValueError, match="cannot be a defect folder"):
+            write_mvtec_folder(tmp_path, X, X, ["good", bad], masks)
+    with pytest.raises(ValueError, match="'good' must have all-zero masks"):
+        write_mvtec_folder(tmp_path, X, X, ["good", "good"], masks)
+
+
+@pytest.mark.parametrize("shape", [(12, 8, 8), (12, 28, 28), (6, 3, 16, 20)])
+def test_synthetic_defects_change_only_the_masked_pixels(shape):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 60, size=shape, dtype=np.uint8)
+    defects = make_synthetic_defects(images, random_state=0)
+    assert defects.images.shape == shape and defects.images.dtype == np.uint8
+    assert defects.masks.shape == (shape[0], *shape[-2:])
+    assert defects.masks.any(axis=(1, 2)).all()
+    assert set(defects.kinds) <= {"scratch", "blob", "patch"}
+    changed = defects.images != images
+    if changed.ndim == 4:
+        changed = changed.any(axis=1)
+    assert not (changed & ~defects.masks).any()  # nothing outside the mask
+    drawn = np.isin(defects.kinds, ["scratch", "blob"])
+    # A dark image: scratches and blobs are bright, on every pixel of the mask.
+    np.testing.assert_array_equal(changed[drawn], defects.masks[drawn])
+    # Pasted patches change the image too.
+    assert all(changed[i].any() for i in np.flatnonzero(defects.kinds == "patch"))
+
+
+def test_synthetic_defects_are_reproducible_and_follow_kinds():
+    images = np.random.default_rng(1).random((20, 10, 10))
+    first = make_synthetic_defects(images, random_state=3)
+    again = make_synthetic_defects(images, random_state=3)
+    other = make_synthetic_defects(images, random_state=4)
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.masks, again.masks)
+    assert not np.array_equal(first.masks, other.masks)
+    assert first.images.dtype == np.float64
+    assert first.images.min() >= images.min() and first.images.max() <= images.max()
+    only = make_synthetic_defects(images, kinds=["scratch"], random_state=0)
+    assert set(only.kinds) == {"scratch"}
+    # Scratches are thin: far fewer pixels than the image.
+    assert only.masks.sum(axis=(1, 2)).max() <= 30
+
+
+@pytest.mark.parametrize(
+    "images, kwargs, message",
+    [
+        (np.zeros((3, 8)), {}, "with sides of at least 4"),
+        (np.zeros((3, 3, 3)), {}, "with sides of at least 4"),
+        (np.zeros((0, 8, 8)), {}, "empty"),
+        (np.zeros((3, 8, 8)), {"kinds": ["crack"]}, "kinds must be among"),
+        (np.zeros((3, 8, 8)), {"kinds": []}, "kinds must be among"),
+    ],
+)
+def test_synthetic_defects_errors(images, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_synthetic_defects(images, **kwargs)
+
+
+def test_synthetic_defects_written_and_read_back(tmp_path):
+    images = (np.random.default_rng(2).random((8, 12, 12)) * 0.4).astype(np.float32)
+    defects = make_synthetic_defects(images[4:], random_state=0)
+    X_test = np.r_[images[:4], defects.images]
+    types = np.r_[["good"] * 4, defects.kinds]
+    masks = np.r_[np.zeros((4, 12, 12), bool), defects.masks]
+    root = write_mvtec_folder(tmp_path, images[:4], X_test, types, masks)
+    data = load_image_folder(root / "test", return_masks=True)
+    assert data.target.sum() == 4 and data.masks.sum() == defects.masks.sum()
+    for kind in set(defects.kinds):
+        assert (root / "ground_truth" / kind / "000_mask.png").is_file()
 
 
 # ----------------------------------------------------------------------

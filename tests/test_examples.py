@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # quickstart.py belongs to the README and is tested with it.
-SCRIPTS = ["tabular_quickstart.py", "image_folder.py", "pipeline_gridsearch.py", "persistence.py"]
+SCRIPTS = [
+    "tabular_quickstart.py",
+    "image_folder.py",
+    "pipeline_gridsearch.py",
+    "persistence.py",
+    "defect_masks.py",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -28,3 +35,10 @@ def test_example_runs(script, tmp_path, monkeypatch, capsys):
         assert "ROC-AUC on test/" in out
     elif script == "persistence.py":
         assert "identical" in out
+    elif script == "defect_masks.py":
+        report = tmp_path / "defect_masks_example"
+        assert (report / "most_anomalous.png").stat().st_size > 0
+        assert len(list((report / "maps").glob("*.png"))) == len(
+            list((report / "data" / "ground_truth").rglob("*_mask.png"))
+        )
+        assert re.search(r"GANomaly\s+\d\.\d{3}\s+\d\.\d{3}\s+\d\.\d{3}", out)

@@ -8,6 +8,8 @@ from PIL import Image
 
 from skanomaly import GANomalyDetector
 from skanomaly.plot import (
+    MASK_COLOUR,
+    anomaly_heatmaps,
     anomaly_overlay,
     plot_history,
     plot_reconstructions,
@@ -99,3 +101,43 @@ def test_plot_history(image_detector):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), detector.history_["loss_d"])
     with pytest.raises(ValueError, match="no losses"):
         plot_history({})
+
+
+def _is_outline(pictures):
+    """Pixels painted in the outline colour, (n, H, W)."""
+    return np.all(pictures == np.reshape(MASK_COLOUR, (1, 3, 1, 1)), axis=1)
+
+
+def test_heatmaps_outline_the_mask_edge_only():
+    images = np.full((2, 1, 8, 8), 0.5)
+    maps = np.zeros((2, 8, 8))
+    masks = np.zeros((2, 8, 8), dtype=bool)
+    masks[0, 2:5, 3:7] = True  # a 3x4 defect in the first image only
+    pictures = anomaly_heatmaps(images, maps, masks, upscale=3)
+    assert pictures.shape == (2, 3, 24, 24)
+    outline = _is_outline(pictures)
+    assert not outline[1].any()  # no mask, no outline
+    big = masks[0].repeat(3, 0).repeat(3, 1)
+    assert not (outline[0] & ~big).any()  # drawn on the defect's own pixels
+    assert outline[0, 6, 9:21].all() and outline[0, 6:15, 9].all()  # its top and left edges
+    assert not outline[0, 7:14, 10:20].any()  # the inside stays visible
+    # Without masks: the plain overlay, enlarged.
+    plain = anomaly_heatmaps(images, maps, upscale=1)
+    np.testing.assert_allclose(plain, anomaly_overlay(images, maps))
+    assert anomaly_heatmaps(images, maps).shape[-1] == 64  # at least 64 pixels high
+    with pytest.raises(ValueError, match="masks must be"):
+        anomaly_heatmaps(images, maps, masks[:, :4])
+
+
+def test_pictures_of_a_detector_show_mask_outlines(image_detector):
+    detector, X = image_detector
+    masks = np.zeros((3, 8, 10), dtype=bool)
+    masks[1, 2:4, 2:4] = True
+    grid = reconstruction_grid(detector, X[:3], upscale=2, masks=masks)
+    outline = _is_outline(grid[None])[0]
+    assert outline.sum() == 12  # the 4x4 edge of the enlarged 2x2 defect
+    assert not _is_outline(reconstruction_grid(detector, X[:3], upscale=2)[None]).any()
+    fig = plot_reconstructions(detector, X[:3], masks=masks)
+    # One contour, on the anomaly-map row of the second column.
+    contoured = [i for i, ax in enumerate(fig.axes) if ax.collections]
+    assert contoured == [2 * 3 + 1]
