@@ -672,8 +672,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Scoring.
     # ------------------------------------------------------------------
-    # dtype the networks score in; AnoGAN's latent search uses float64.
+    # dtype the networks score in, and whether scoring needs autograd (a
+    # latent search does); otherwise it runs in inference mode.
     _score_dtype = torch.float32
+    _score_needs_grad = False
 
     def _score_batch_rows(self) -> int:
         """Rows per scoring chunk: fixed, and sized by memory, not by ``batch_size``.
@@ -704,7 +706,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        with torch.inference_mode(self._score_dtype == torch.float32), self._threads():
+        with torch.inference_mode(not self._score_needs_grad), self._threads():
             nets = self._network_namespace(self._score_dtype)
             with torch.no_grad():
                 parts = [
@@ -779,7 +781,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(self._score_dtype == torch.float32), self._threads():
+        with torch.inference_mode(not self._score_needs_grad), self._threads():
             nets = self._network_namespace(self._score_dtype)
             with torch.no_grad():
                 parts = [self._reconstruct(nets, x)[:n].detach() for x, n in self._chunks(X)]

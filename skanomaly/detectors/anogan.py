@@ -94,11 +94,11 @@ class AnoGANDetector(BaseGANDetector):
 
     The search starts each row from the one of 64 codes, drawn once at fit
     time, whose image explains the row best, then takes ``latent_steps`` Adam
-    steps with a cosine-decayed step size.  It runs in float64 on copies of
-    the networks: in float32, matrix products change in their last bits with
-    the number of rows, and the search amplifies that noise, whereas in
-    float64 a row's score is the same (to about 1e-15) whichever rows it is
-    scored with.
+    steps with a cosine-decayed step size.  Matrix products can change in
+    their last bits with the number of rows, and the search would amplify
+    that noise: rows are therefore searched in fixed-size chunks (the last
+    one padded), so that every row goes through the same kernels and its
+    score is the same, bit for bit, whichever rows it is scored with.
 
     Scoring costs about ``latent_steps`` forward and backward passes per
     sample (in batches), so it is much slower than EGBAD or GANomaly;
@@ -127,13 +127,11 @@ class AnoGANDetector(BaseGANDetector):
     # ``n_epochs="auto"``: about 2,000 steps, the setting the defaults were
     # validated with (benchmarks/defaults_check.py).
     _auto_steps = {"tabular": 2000, "image": 2000}
+    _score_needs_grad = True  # the latent search
     _val_loss_doc = (
         "the AnoGAN loss of the held-out rows at their best fixed start code, "
         "a cheap stand-in for the full search"
     )
-    # In float64: float32 results can change in their last bits with the
-    # number of rows in a matrix product, and the search amplifies such noise.
-    _score_dtype = torch.float64
 
     _parameter_constraints: dict = {
         **BaseGANDetector._parameter_constraints,
