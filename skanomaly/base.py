@@ -254,6 +254,10 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         them (see ``_calibrate_batch_norm``).
         """
 
+    def _score_and_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> tuple:
+        """``(_anomaly_score, _reconstruct)`` of ``x``; override to share their work."""
+        return self._anomaly_score(nets, x), self._reconstruct(nets, x)
+
     def _validation_loss(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
         """Label-free per-row loss on held-out rows monitored by early stopping.
 
@@ -802,6 +806,25 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X, shape = self._validate_input(X, reset=False)
         return np.abs(X - self._reconstruct_rows(X)).reshape(shape)
+
+    def _scores_and_maps(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Anomaly scores (higher = abnormal) and ``anomaly_map`` of ``X`` in one pass.
+
+        For callers that need both (the command line's reports): AnoGAN then
+        searches each row's code once instead of twice.
+        """
+        check_is_fitted(self)
+        X, shape = self._validate_input(X, reset=False)
+        with torch.inference_mode(not self._score_needs_grad), self._threads():
+            nets = self._network_namespace(self._score_dtype)
+            with torch.no_grad():
+                parts = [
+                    [t[:n].detach() for t in self._score_and_reconstruct(nets, x)]
+                    for x, n in self._chunks(X)
+                ]
+        scores = torch.cat([score for score, _ in parts]).double().cpu().numpy()
+        reconstruction = self._from_tensor(torch.cat([rec for _, rec in parts]))
+        return scores, np.abs(X - reconstruction).reshape(shape)
 
     # ------------------------------------------------------------------
     # Pickling: network state travels on the CPU, comes back on a live device.

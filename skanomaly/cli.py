@@ -393,9 +393,13 @@ def _score_images(detector, images, *, batch_size, quiet, with_maps):
         total=len(images), desc="scoring", unit="image", disable=True if quiet else None
     ) as bar:
         for batch in gen_batches(len(images), batch_size):
-            scores.append(-detector.score_samples(images[batch]))
             if with_maps:
-                maps.append(detector.anomaly_map(images[batch]).mean(axis=1).astype(np.float32))
+                # One pass for both: AnoGAN's search runs once.
+                anomaly_scores, batch_maps = detector._scores_and_maps(images[batch])
+                scores.append(anomaly_scores)
+                maps.append(batch_maps.mean(axis=1).astype(np.float32))
+            else:
+                scores.append(-detector.score_samples(images[batch]))
             bar.update(batch.stop - batch.start)
     return np.concatenate(scores), (np.concatenate(maps) if with_maps else None)
 

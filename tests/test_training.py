@@ -178,3 +178,20 @@ def test_egbad_inverted_discrimination_term_is_dropped(blobs, monkeypatch):
 def test_egbad_sound_discrimination_term_is_kept(blobs):
     detector = fast(EGBADDetector, n_epochs=20, disc_weight=0.5).fit(blobs[0])
     assert detector.disc_weight_ == 0.5
+
+
+def test_scores_and_maps_in_one_pass(detector_class, digits_images, monkeypatch):
+    X = digits_images[0][:40]
+    detector = fast(detector_class, n_filters=4).fit(X)
+    expected = (-detector.score_samples(X), detector.anomaly_map(X))
+    if detector_class.__name__ == "AnoGANDetector":
+        calls = []
+        original = detector_class._search
+        monkeypatch.setattr(
+            detector_class, "_search", lambda self, *a: calls.append(1) or original(self, *a)
+        )
+    scores, maps = detector._scores_and_maps(X)
+    np.testing.assert_array_equal(scores, expected[0])
+    np.testing.assert_allclose(maps, expected[1], rtol=1e-12, atol=1e-12)
+    if detector_class.__name__ == "AnoGANDetector":
+        assert len(calls) == 1  # one chunk, searched once for both

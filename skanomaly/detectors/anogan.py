@@ -282,5 +282,8 @@ class AnoGANDetector(BaseGANDetector):
     def _anomaly_score(self, nets, x):
         return self._search(nets, x)[0]
 
+    def _score_and_reconstruct(self, nets, x):
+        return self._search(nets, x)
+
     def _reconstruct(self, nets, x):
         return self._search(nets, x)[1]
