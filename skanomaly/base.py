@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import _limits
 from .networks import (
     DCGANDecoder,
     DCGANDiscriminator,
@@ -304,7 +305,36 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             if image_shape is not None:
                 padded_side(*image_shape[1:])  # raises for images smaller than 8x8
             self.image_shape_ = image_shape
+            if image_shape is not None:
+                self._check_model_memory(len(X2d))
         return X2d, (tuple(shape) if image_shape is not None and shape else X2d.shape)
+
+    def _check_model_memory(self, n_samples: int) -> None:
+        """Refuse images whose networks would not fit in memory, before building them.
+
+        The convolutional networks work on the image padded to a power-of-two
+        square, and their width grows with that side: a 5000x5000 image, or
+        an 8x4096 strip, asks for far more memory than any machine has.
+        """
+        _, height, width = self.image_shape_
+        side = padded_side(height, width)
+        probe = object.__new__(type(self))
+        vars(probe).update(vars(self))
+        probe._resolve_sizes()
+        try:
+            need = _limits.training_memory(probe, side, min(self.batch_size, n_samples))
+        except ValueError:
+            return  # the networks' own checks report what is wrong
+        device = resolve_device(self.device)
+        free = _limits.available_memory(device)
+        if side > _limits.MAX_IMAGE_SIDE or (free is not None and need > free):
+            limit = f"{_limits.gib(free)} free on {device}" if free is not None else "the limit"
+            raise ValueError(
+                f"images of {height}x{width} pixels are padded to {side}x{side} inside the "
+                f"networks, and training would need about {_limits.gib(need)}, more than "
+                f"{limit}; resize them (image_size in skanomaly.datasets.load_image_folder, "
+                "--image-size on the command line) or lower n_filters / batch_size."
+            )
 
     def _fit_scaling(self, X: np.ndarray) -> None:
         """Standardise tabular features; map image pixels to [-1, 1]."""

@@ -422,18 +422,19 @@ def _list_images(
         name: _image_files(str(root / name), seen_files, seen_dirs) for name in subfolders
     }
     classes = [name for name in subfolders if per_class[name]]
+    empty = [name for name in subfolders if not per_class[name]]
+    looked_for = f"(looked for {', '.join(IMG_EXTENSIONS)})"
     if not classes:
         loose = _image_files_here(root, set())
         if not loose:
-            raise ValueError(f"no images in {root} (looked for {', '.join(IMG_EXTENSIONS)})")
+            where = f"{root}: class folders {', '.join(empty)} are empty" if empty else root
+            raise ValueError(f"no images in {where} {looked_for}")
         if normal_class is not None or anomalous_class is not None:
             raise ValueError(f"{root} has no class folders to name as normal or anomalous")
         return loose, None, []
-    empty = [name for name in subfolders if not per_class[name]]
     if empty:
         raise ValueError(
-            f"empty class folder in {root}: {', '.join(empty)} holds no images "
-            f"(looked for {', '.join(IMG_EXTENSIONS)})"
+            f"empty class folder in {root}: {', '.join(empty)} holds no images {looked_for}"
         )
     class_labels = _class_labels(classes, normal_class, anomalous_class, root)
     paths = [path for name in classes for path in per_class[name]]

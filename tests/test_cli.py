@@ -222,7 +222,7 @@ def test_error_mixed_sizes_and_bad_parameters(tmp_path, capsys):
     Image.new("L", (10, 8)).save(folder / "b.png")
     argv = ["train", str(folder), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
     _fails_with_one_line(capsys, argv, "differ in size")
-    _fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "n_epochs")
+    _fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "--epochs must be")
 
 
 def test_traceback_flag_shows_the_exception(tmp_path):
