@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import os
 import sys
 import tempfile
@@ -146,10 +147,18 @@ def _check_flags(args, **rules) -> None:
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:
-    """Create ``folder`` if needed and make sure a file can be written there, now."""
+    """Make sure the ``what`` can be written in ``folder`` (made later if missing), now.
+
+    Nothing is created here: the folder may lie inside the data folder,
+    which is listed next.
+    """
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise CommandError(f"cannot write the {what} in {folder}: {exc.strerror or exc}") from None
@@ -293,6 +302,7 @@ def _score(args) -> int:
     flagged = normality - detector.offset_ < 0
     elapsed = time.perf_counter() - start
 
+    output.mkdir(parents=True, exist_ok=True)
     csv_path = output / "scores.csv"
 
     def write_scores(handle):
@@ -364,6 +374,7 @@ def _demo(args) -> int:
         f"testing on {len(X_eval)} held-out images, {int(y_eval.sum())} of other digits "
         "(anomalies)."
     )
+    output.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
         detector = DETECTORS[name](
