@@ -57,6 +57,42 @@ _INPUT_LIMIT = 1e6
 _DIVERGED_LOSS = 1e10
 
 
+# Tabular inputs are clipped this many robust spreads from the training median.
+_ROBUST_BOUND = 10.0
+
+
+def _robust_bounds(X: np.ndarray) -> np.ndarray:
+    """``(2, n_features)`` clipping bounds: median -+ ``_ROBUST_BOUND`` robust spreads.
+
+    The spread is the interquartile range / 1.349; where that is zero (a
+    mostly constant feature) the 1-99 % range / 4.65, and where that is zero
+    too, the feature is bounded by its training range only.
+    """
+    q01, q25, median, q75, q99 = np.percentile(X, [1, 25, 50, 75, 99], axis=0)
+    spread = (q75 - q25) / 1.349
+    wide = (q99 - q01) / 4.65
+    spread = np.where(spread > 0, spread, wide)
+    low = np.where(spread > 0, median - _ROBUST_BOUND * spread, X.min(axis=0))
+    high = np.where(spread > 0, median + _ROBUST_BOUND * spread, X.max(axis=0))
+    return np.stack([low, high])
+
+
+def _refuse_channels_last(X: np.ndarray) -> None:
+    """Say so when 4-D images come channels-last, ``(n, H, W, C)``.
+
+    Read as ``(n, C, H, W)`` they would have ``C = H`` channels and a width
+    of ``C`` pixels; no image narrower than 8 pixels is valid, so a last
+    axis of 1 to 4 with a longer second axis can only be channels.
+    """
+    if X.ndim == 4 and X.shape[-1] <= 4 < X.shape[1]:
+        n, height, width, channels = X.shape
+        raise ValueError(
+            f"X has shape {X.shape}, which looks channels-last (n, H, W, C) = "
+            f"({n}, {height}, {width}, {channels}); skanomaly takes images as (n, C, H, W): "
+            "pass np.moveaxis(X, -1, 1)."
+        )
+
+
 def resolve_device(device: str | torch.device) -> str:
     """Turn the ``device`` parameter into a concrete torch device string.
 
@@ -267,6 +303,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(f"Expected a 2-D, 3-D or 4-D array, got {X.ndim}-D input.")
             if X.ndim in (3, 4):
                 X = np.asarray(X)
+                _refuse_channels_last(X)
                 image_shape = X.shape[1:] if X.ndim == 4 else (1, *X.shape[1:])
                 if not reset and self.image_shape_ is None:
                     raise ValueError(
@@ -337,13 +374,26 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             )
 
     def _fit_scaling(self, X: np.ndarray) -> None:
-        """Standardise tabular features; map image pixels to [-1, 1]."""
+        """Standardise tabular features robustly; map image pixels to [-1, 1].
+
+        Tabular features are first clipped to ``input_bounds_``, the median
+        plus or minus ``_ROBUST_BOUND`` robust spreads (the interquartile
+        range over 1.349, a standard deviation for Gaussian data), and then
+        standardised. One glitch row at 1e4 among normal rows would
+        otherwise set the standard deviation by itself and squash every
+        normal row onto zero; clipped, it is one more extreme row.
+        """
         if self.image_shape_ is None:
             # Statistics of X / magnitude: finite values near the float64 limit
             # would overflow the sum of squares.
             magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
-            self.shift_ = (X / magnitude).mean(axis=0) * magnitude
-            scale = (X / magnitude).std(axis=0) * magnitude
+            unit = X / magnitude
+            self.input_bounds_ = _robust_bounds(unit) * magnitude
+            unit = np.clip(
+                unit, self.input_bounds_[0] / magnitude, self.input_bounds_[1] / magnitude
+            )
+            self.shift_ = unit.mean(axis=0) * magnitude
+            scale = unit.std(axis=0) * magnitude
         else:
             low, high = float(X.min()), float(X.max())
             self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
@@ -354,6 +404,9 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Scaled float32 tensor in the networks' layout (rows or images)."""
+        bounds = getattr(self, "input_bounds_", None)  # None for images
+        if bounds is not None:
+            X = np.clip(X, bounds[0], bounds[1])
         with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
             scaled = (X - self.shift_) / self.scale_
         # Saturate far-out values (a million training spreads away) so that

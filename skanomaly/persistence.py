@@ -765,6 +765,13 @@ def _check_fitted(fitted: dict) -> None:
             value = fitted[key]
             if not isinstance(value, np.ndarray) or value.shape != (n,):
                 refuse(key, f"is not an array of {n} values")
+    bounds = fitted.get("input_bounds_")
+    if bounds is not None and (
+        not isinstance(bounds, np.ndarray)
+        or bounds.shape != (2, n)
+        or not np.all(bounds[0] <= bounds[1])
+    ):
+        refuse("input_bounds_", f"is not (2, {n}) lower and upper bounds")
     if "scale_" in fitted and not np.all(fitted["scale_"] > 0):
         refuse("scale_", "has values that are not positive numbers")
     if "offset_" in fitted:
