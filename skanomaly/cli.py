@@ -222,7 +222,7 @@ def _train(args) -> int:
         epochs=(1, None),
         batch_size=(2, None),
         n_filters=(1, 4096),
-        latent_dim=(1, 65536),
+        latent_dim=(1, 8192),
         contamination=(1e-9, 0.5),
     )
     _check_device(args.device)

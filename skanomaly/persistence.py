@@ -324,11 +324,12 @@ def _write_zip_atomically(path: str | os.PathLike, members: dict[str, bytes]) ->
 # the network total is the real bound, these keep each number sane first.
 _MAX_FEATURES = 2**24
 _MAX_CHANNELS = 256
-_MAX_WIDTH = 2**16  # latent_dim, hidden_dims entries
+_MAX_WIDTH = 2**16  # hidden_dims entries
+_MAX_LATENT = 8192
 _MAX_HIDDEN_LAYERS = 16
 _MAX_FILTERS = 4096
 _MAX_BATCH_SIZE = 2**16
-_MAX_START_CODES = 4096
+_MAX_START_CODES = 1024
 _MAX_JSON_DEPTH = 32
 # Bytes allowed beyond the values themselves: zip/pickle/npy framing.
 _FRAMING_BYTES = 2**20
@@ -629,7 +630,10 @@ def _load(handle, path, device: str | None) -> BaseGANDetector:
     _warn_on_version_mismatch(manifest["versions"])
     fitted = {k: v for k, v in vars(estimator).items() if k in raw_fitted}
     if networks:
-        _load_networks(estimator, networks, weight_bytes, weight_cap, device)
+        state = _read_state(weight_bytes, weight_cap, networks)
+        del weight_bytes  # the tensors are copies: free the file's bytes before building
+        _load_networks(estimator, state, device)
+        del state
         # Building may draw fitted values too (e.g. AnoGAN's start codes):
         # the saved ones win.
         vars(estimator).update({k: v for k, v in fitted.items() if k != "device_"})
@@ -641,7 +645,7 @@ def _load(handle, path, device: str | None) -> BaseGANDetector:
 def _plain_sizes(raw_fitted: dict) -> tuple[int, int]:
     """``n_features_in_`` and ``latent_dim_`` from the manifest, range-checked."""
     sizes = []
-    for key, upper in (("n_features_in_", _MAX_FEATURES), ("latent_dim_", _MAX_WIDTH)):
+    for key, upper in (("n_features_in_", _MAX_FEATURES), ("latent_dim_", _MAX_LATENT)):
         value = raw_fitted.get(key, 0)
         if type(value) is not int or not 0 <= value <= upper:
             raise _Refused(
@@ -711,7 +715,7 @@ def _check_params(estimator) -> None:
     limits = {
         "latent_steps": _limits.MAX_SEARCH_STEPS,
         "n_filters": _MAX_FILTERS,
-        "latent_dim": _MAX_WIDTH,
+        "latent_dim": _MAX_LATENT,
         "batch_size": _MAX_BATCH_SIZE,
     }
     for name, upper in limits.items():
@@ -758,7 +762,7 @@ def _check_fitted(fitted: dict) -> None:
     ):
         refuse("hidden_dims_", f"= {hidden!r:.60} is out of range")
     latent = fitted.get("latent_dim_")
-    if latent is not None and (type(latent) is not int or not 1 <= latent <= _MAX_WIDTH):
+    if latent is not None and (type(latent) is not int or not 1 <= latent <= _MAX_LATENT):
         refuse("latent_dim_", f"= {latent!r:.40} is out of range")
     for key in ("shift_", "scale_"):
         if key in fitted:
@@ -822,7 +826,8 @@ def _check_network_size(estimator, names: list) -> int:
     return _FRAMING_BYTES + n_bytes + _FRAMING_BYTES_PER_TENSOR * (n_tensors + 64)
 
 
-def _load_networks(estimator, names: list, weight_bytes: bytes, cap: int, device) -> None:
+def _read_state(weight_bytes: bytes, cap: int, names: list) -> dict:
+    """The networks' state dicts: plain, finite tensors, or refused."""
     try:
         # torch's format is itself a zip: its records are bounded too.
         with zipfile.ZipFile(io.BytesIO(weight_bytes)) as inner:
@@ -851,6 +856,10 @@ def _load_networks(estimator, names: list, weight_bytes: bytes, cap: int, device
                     f"skanomaly model file refused: weights {name}.{key:.60} hold NaN or "
                     "infinite values"
                 )
+    return state
+
+
+def _load_networks(estimator, state: dict, device) -> None:
     # Building draws initial weights: keep the user's global torch RNG untouched.
     with torch.random.fork_rng(devices=[]):
         try:
