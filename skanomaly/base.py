@@ -357,11 +357,11 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         side = padded_side(height, width)
         probe = object.__new__(type(self))
         vars(probe).update(vars(self))
-        probe._resolve_sizes()
         try:
+            probe._resolve_sizes()
             need = _limits.training_memory(probe, side, min(self.batch_size, n_samples))
-        except ValueError:
-            return  # the networks' own checks report what is wrong
+        except (ValueError, TypeError, AttributeError):
+            return  # fit's own checks report what is wrong with the sizes
         device = resolve_device(self.device)
         free = _limits.available_memory(device)
         if side > _limits.MAX_IMAGE_SIDE or (free is not None and need > free):

@@ -265,6 +265,18 @@ def _deflate_pays(data: bytes) -> bool:
     return len(zlib.compress(sample, 1)) < 0.9 * len(sample)
 
 
+def _write_zip(handle, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(handle, "w") as archive:
+        for name, data in members.items():
+            deflate = name != _WEIGHTS or _deflate_pays(data)
+            archive.writestr(
+                name,
+                data,
+                compress_type=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
+                compresslevel=1 if name == _WEIGHTS else None,
+            )
+
+
 def _umask() -> int:
     """The process umask, read without changing it (``os.umask`` sets it: a race)."""
     with contextlib.suppress(OSError, ValueError):
@@ -283,6 +295,9 @@ def _write_zip_atomically(path: str | os.PathLike, members: dict[str, bytes]) ->
     write (a kill, a full disk, another process saving to the same path:
     the last rename wins, and every file it can leave is whole).
     """
+    if hasattr(path, "write"):  # an open binary file: the caller owns it
+        _write_zip(path, members)
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(
@@ -290,15 +305,7 @@ def _write_zip_atomically(path: str | os.PathLike, members: dict[str, bytes]) ->
     )
     try:
         with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w") as archive:
-                for name, data in members.items():
-                    deflate = name != _WEIGHTS or _deflate_pays(data)
-                    archive.writestr(
-                        name,
-                        data,
-                        compress_type=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
-                        compresslevel=1 if name == _WEIGHTS else None,
-                    )
+            _write_zip(handle, members)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600); give it the usual permissions.
@@ -455,7 +462,7 @@ def _open_archive(handle, path) -> zipfile.ZipFile:
         else:
             hint = "the file is damaged (e.g. cut short) or is some other file"
         raise _Refused(
-            f"{os.fspath(path)!r} is not a skanomaly model file (not a zip archive): {hint}"
+            f"{str(path)!r} is not a skanomaly model file (not a zip archive): {hint}"
         ) from None
     names = [info.filename for info in archive.infolist()]
     unexpected = sorted(set(names) - {_MANIFEST, _ARRAYS, _WEIGHTS})
@@ -477,13 +484,17 @@ def _guarded(function, path, *args):
     (``zlib.error``, ``BadZipFile``, ``RecursionError``, ``MemoryError``...)
     is reported as a damaged or refused model file.
     """
+    if hasattr(path, "read"):  # an open binary file: the caller owns it
+        handle, path = contextlib.nullcontext(path), getattr(path, "name", "<file object>")
+    else:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except IsADirectoryError:
+            message = f"{os.fspath(path)!r} is a folder, not a skanomaly model file"
+            raise _Refused(message) from None
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except IsADirectoryError:
-        raise _Refused(f"{os.fspath(path)!r} is a folder, not a skanomaly model file") from None
-    try:
-        with handle:
-            return function(handle, path, *args)
+        with handle as stream:
+            return function(stream, path, *args)
     except _Refused:
         raise
     except ValueError as exc:
@@ -494,7 +505,7 @@ def _guarded(function, path, *args):
     except (Exception, RecursionError, MemoryError) as exc:
         message = " ".join(str(exc).split())[:200]
         raise ValueError(
-            f"damaged or unsupported skanomaly model file {os.fspath(path)!r} "
+            f"damaged or unsupported skanomaly model file {str(path)!r} "
             f"({type(exc).__name__}: {message})"
         ) from None
 

@@ -218,3 +218,13 @@ def test_train_output_is_a_valid_model_even_if_it_existed(model_file, data_dir, 
     capsys.readouterr()
     assert skanomaly.load(target).image_shape_ == (1, 8, 8)
     assert [p.name for p in tmp_path.iterdir()] == ["m.skan"]
+
+
+def test_huge_image_is_one_line_even_with_image_size(tmp_path, capsys):
+    from .test_image_folders import _png
+
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    _png(folder / "big.png", np.zeros((1, 1)), width=20000, height=20000, data=b"")
+    argv = _train(folder, tmp_path / "m.skan", "--image-size", "32")
+    _fails(capsys, argv, "big.png is larger than skanomaly reads .* downscale it first")

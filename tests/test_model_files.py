@@ -442,3 +442,23 @@ def test_peak_memory_of_loading_a_bomb_is_bounded(model_path):
     before, after = (int(v) for v in result.stdout.split())
     assert "refused: skanomaly model file refused: weights.pt" in result.stderr
     assert after - before < 64 * 1024  # KiB: nothing near the 1 GiB
+
+
+def test_open_file_objects_still_work(tabular_model):
+    detector, X = tabular_model
+    buffer = io.BytesIO()
+    skanomaly.save(detector, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(
+        skanomaly.load(buffer).score_samples(X), detector.score_samples(X)
+    )
+    with pytest.raises(ValueError, match="not a zip archive"):
+        skanomaly.load(io.BytesIO(b"junk" * 100))
+
+
+def test_n_filters_beyond_the_network_limit_is_refused_before_building(tmp_path):
+    X = np.random.default_rng(0).random((8, 1, 32, 32))
+    path = tmp_path / "m.skan"
+    skanomaly.save(fast(GANomalyDetector, n_filters=4).fit(X), path)
+    message = _refused(_tampered(path, params={"n_filters": 3000}), "networks would hold")
+    assert "268,435,456" in message
