@@ -223,6 +223,10 @@ def save(
         raise TypeError(f"metadata must be plain JSON data: {exc}") from None
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    # load refuses manifests nested deeper than _MAX_JSON_DEPTH; leave room
+    # for the manifest's own levels.
+    if not _json_depth_ok({"a": {"b": {"c": {"d": metadata}}}}):
+        raise TypeError(f"metadata nests more than {_MAX_JSON_DEPTH - 4} levels deep")
     arrays: dict[str, np.ndarray] = {}
     params = estimator.get_params(deep=False)
     networks = estimator._networks()

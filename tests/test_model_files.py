@@ -462,3 +462,14 @@ def test_n_filters_beyond_the_network_limit_is_refused_before_building(tmp_path)
     skanomaly.save(fast(GANomalyDetector, n_filters=4).fit(X), path)
     message = _refused(_tampered(path, params={"n_filters": 3000}), "networks would hold")
     assert "268,435,456" in message
+
+
+def test_save_refuses_metadata_that_load_would_refuse(tabular_model, tmp_path):
+    deep: list = []
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(TypeError, match="metadata nests more than 28 levels"):
+        skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": deep})
+    with pytest.raises(TypeError, match="plain JSON"):
+        skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": float("nan")})
+    assert not any(tmp_path.iterdir())
