@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm.auto import tqdm
 
+from . import _limits
 from .losses import l1_per_row
 from .networks import (
     DCGANDecoder,
@@ -57,6 +58,42 @@ _INPUT_LIMIT = 1e6
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
 _DIVERGED_LOSS = 1e10
+
+
+# Tabular inputs are clipped this many robust spreads from the training median.
+_ROBUST_BOUND = 10.0
+
+
+def _robust_bounds(X: np.ndarray) -> np.ndarray:
+    """``(2, n_features)`` clipping bounds: median -+ ``_ROBUST_BOUND`` robust spreads.
+
+    The spread is the interquartile range / 1.349; where that is zero (a
+    mostly constant feature) the 1-99 % range / 4.65, and where that is zero
+    too, the feature is bounded by its training range only.
+    """
+    q01, q25, median, q75, q99 = np.percentile(X, [1, 25, 50, 75, 99], axis=0)
+    spread = (q75 - q25) / 1.349
+    wide = (q99 - q01) / 4.65
+    spread = np.where(spread > 0, spread, wide)
+    low = np.where(spread > 0, median - _ROBUST_BOUND * spread, X.min(axis=0))
+    high = np.where(spread > 0, median + _ROBUST_BOUND * spread, X.max(axis=0))
+    return np.stack([low, high])
+
+
+def _refuse_channels_last(X: np.ndarray) -> None:
+    """Say so when 4-D images come channels-last, ``(n, H, W, C)``.
+
+    Read as ``(n, C, H, W)`` they would have ``C = H`` channels and a width
+    of ``C`` pixels; no image narrower than 8 pixels is valid, so a last
+    axis of 1 to 4 with a longer second axis can only be channels.
+    """
+    if X.ndim == 4 and X.shape[-1] <= 4 < X.shape[1]:
+        n, height, width, channels = X.shape
+        raise ValueError(
+            f"X has shape {X.shape}, which looks channels-last (n, H, W, C) = "
+            f"({n}, {height}, {width}, {channels}); skanomaly takes images as (n, C, H, W): "
+            "pass np.moveaxis(X, -1, 1)."
+        )
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -335,6 +372,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(f"Expected a 2-D, 3-D or 4-D array, got {X.ndim}-D input.")
             if X.ndim in (3, 4):
                 X = np.asarray(X)
+                _refuse_channels_last(X)
                 image_shape = X.shape[1:] if X.ndim == 4 else (1, *X.shape[1:])
                 if not reset and self.image_shape_ is None:
                     raise ValueError(
@@ -373,16 +411,58 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             if image_shape is not None:
                 padded_side(*image_shape[1:])  # raises for images smaller than 8x8
             self.image_shape_ = image_shape
+            if image_shape is not None:
+                self._check_model_memory(len(X2d))
         return X2d, (tuple(shape) if image_shape is not None and shape else X2d.shape)
 
+    def _check_model_memory(self, n_samples: int) -> None:
+        """Refuse images whose networks would not fit in memory, before building them.
+
+        The convolutional networks work on the image padded to a power-of-two
+        square, and their width grows with that side: a 5000x5000 image, or
+        an 8x4096 strip, asks for far more memory than any machine has.
+        """
+        _, height, width = self.image_shape_
+        side = padded_side(height, width)
+        probe = object.__new__(type(self))
+        vars(probe).update(vars(self))
+        try:
+            probe._resolve_sizes()
+            need = _limits.training_memory(probe, side, min(self.batch_size, n_samples))
+        except (ValueError, TypeError, AttributeError):
+            return  # fit's own checks report what is wrong with the sizes
+        device = resolve_device(self.device)
+        free = _limits.available_memory(device)
+        if side > _limits.MAX_IMAGE_SIDE or (free is not None and need > free):
+            limit = f"{_limits.gib(free)} free on {device}" if free is not None else "the limit"
+            raise ValueError(
+                f"images of {height}x{width} pixels are padded to {side}x{side} inside the "
+                f"networks, and training would need about {_limits.gib(need)}, more than "
+                f"{limit}; resize them (image_size in skanomaly.datasets.load_image_folder, "
+                "--image-size on the command line) or lower n_filters / batch_size."
+            )
+
     def _fit_scaling(self, X: np.ndarray) -> None:
-        """Standardise tabular features; map image pixels to [-1, 1]."""
+        """Standardise tabular features robustly; map image pixels to [-1, 1].
+
+        Tabular features are first clipped to ``input_bounds_``, the median
+        plus or minus ``_ROBUST_BOUND`` robust spreads (the interquartile
+        range over 1.349, a standard deviation for Gaussian data), and then
+        standardised. One glitch row at 1e4 among normal rows would
+        otherwise set the standard deviation by itself and squash every
+        normal row onto zero; clipped, it is one more extreme row.
+        """
         if self.image_shape_ is None:
             # Statistics of X / magnitude: finite values near the float64 limit
             # would overflow the sum of squares.
             magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
-            self.shift_ = (X / magnitude).mean(axis=0) * magnitude
-            scale = (X / magnitude).std(axis=0) * magnitude
+            unit = X / magnitude
+            self.input_bounds_ = _robust_bounds(unit) * magnitude
+            unit = np.clip(
+                unit, self.input_bounds_[0] / magnitude, self.input_bounds_[1] / magnitude
+            )
+            self.shift_ = unit.mean(axis=0) * magnitude
+            scale = unit.std(axis=0) * magnitude
         else:
             low, high = float(X.min()), float(X.max())
             self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
@@ -393,6 +473,9 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         """Scaled float32 tensor in the networks' layout (rows or images)."""
+        bounds = getattr(self, "input_bounds_", None)  # None for images
+        if bounds is not None:
+            X = np.clip(X, bounds[0], bounds[1])
         with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
             scaled = (X - self.shift_) / self.scale_
         # Saturate far-out values (a million training spreads away) so that

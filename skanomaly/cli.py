@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import hashlib
 import json
+import os
 import re
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +43,7 @@ import numpy as np
 
 import skanomaly
 
+from ._limits import MAX_IMAGE_SIDE
 from .datasets import load_image_folder, one_class_split
 
 __all__ = ["DETECTORS", "main"]
@@ -110,12 +114,21 @@ def load_model(path, device=None) -> dict:
         raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
     if metadata.get("format") != MODEL_FORMAT:  # a detector saved from Python
         metadata = {"image_size": None, "grayscale": None}
-    if isinstance(metadata.get("image_size"), list):  # JSON has no tuples
-        metadata["image_size"] = tuple(metadata["image_size"])
     if not hasattr(detector, "offset_"):
         raise CommandError(f"{path} holds a detector that was never fitted")
     if getattr(detector, "image_shape_", None) is None:
         raise CommandError(f"{path} holds a detector fitted on tabular data, not images")
+    # The file's own description of its inputs must agree with the model: a
+    # crafted "image_size" would otherwise make score resize to any size.
+    size = metadata.get("image_size")
+    height, width = detector.image_shape_[1:]
+    if size is not None and size != height and size != [height, width]:
+        raise CommandError(
+            f"{path} is not a consistent skanomaly model file: image_size {size!r:.40} in its "
+            f"metadata, but the model takes {height}x{width} images"
+        )
+    if isinstance(size, list):  # JSON has no tuples
+        metadata["image_size"] = tuple(size)
     return {**metadata, "detector": detector}
 
 
@@ -138,9 +151,80 @@ def _image_size(value: str):
         parts = [int(v) for v in value.lower().split("x")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or min(parts) < 8:
-        raise argparse.ArgumentTypeError(f"expected S or HxW with sides >= 8, got {value!r}")
+    if len(parts) not in (1, 2) or min(parts) < 8 or max(parts) > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"expected S or HxW with sides from 8 to {MAX_IMAGE_SIDE}, got {value!r}"
+        )
     return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _check_flags(args, **rules) -> None:
+    """Refuse out-of-range flag values before any work, naming the flag."""
+    for name, (low, high) in rules.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not (low <= value if high is None else low <= value <= high):
+            flag = "--" + name.replace("_", "-")
+            bound = f"at least {low}" if high is None else f"in [{low}, {high}]"
+            raise CommandError(f"{flag} must be {bound}, got {value}")
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """Make sure the ``what`` can be written in ``folder`` (made later if missing), now.
+
+    Nothing is created here: the folder may lie inside the data folder,
+    which is listed next.
+    """
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise CommandError(f"cannot write the {what} in {folder}: {exc.strerror or exc}") from None
+
+
+def _check_model_output(path: Path) -> None:
+    if path.is_dir():
+        raise CommandError(f"--output {path} is a folder; give the model file's name")
+    _check_writable_folder(path.parent, "model file")
+
+
+def _class_names(args) -> dict:
+    return {"normal_class": args.normal_class, "anomalous_class": args.anomalous_class}
+
+
+def _atomic_text(path: Path, write) -> None:
+    """Write a text file through a temporary file: no half-written report."""
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        dir=path.parent,
+        prefix=f".{path.name}.",
+        delete=False,
+        newline="",
+        encoding="utf-8",
+        errors="backslashreplace",  # file names that are not UTF-8 stay readable
+    )
+    try:
+        with handle:
+            write(handle)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _check_device(device: str) -> None:
+    from .base import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise CommandError(f"--device: {exc}") from None
 
 
 def _auc_ap(y, anomaly_scores):
@@ -257,10 +341,22 @@ def _json_ready(value):
 # skanomaly train
 # ----------------------------------------------------------------------
 def _train(args) -> int:
+    _check_flags(
+        args,
+        epochs=(1, None),
+        batch_size=(2, None),
+        n_filters=(1, 4096),
+        latent_dim=(1, 8192),
+        contamination=(1e-9, 0.5),
+    )
+    _check_device(args.device)
+    _check_model_output(Path(args.output))  # before training, not after
     detector = _detector_from_args(args)
     folder = _split_folder(args.data_dir, "train")
     grayscale = {"grey": True, "rgb": False, "auto": None}[args.color]
-    data = load_image_folder(folder, image_size=args.image_size, grayscale=grayscale)
+    data = load_image_folder(
+        folder, image_size=args.image_size, grayscale=grayscale, **_class_names(args)
+    )
     images = data.images
     if len(images) < 2:
         raise CommandError(f"{folder} holds {len(images)} image; training needs at least 2")
@@ -457,6 +553,7 @@ def _score(args) -> int:
     from .base import resolve_device
     from .plot import plot_history, plot_reconstructions, plot_score_histogram, reconstruction_grid
 
+    _check_flags(args, top_k=(1, None))
     if args.device is not None:
         try:
             resolve_device(args.device)
@@ -466,8 +563,14 @@ def _score(args) -> int:
     detector = model["detector"]
     channels, height, width = detector.image_shape_
     folder = _split_folder(args.data_dir, "test")
+    output = Path(args.output)
+    _check_writable_folder(output, "report")
     data = load_image_folder(
-        folder, image_size=model["image_size"], grayscale=channels == 1, return_masks=True
+        folder,
+        image_size=model["image_size"],
+        grayscale=channels == 1,
+        return_masks=True,
+        **_class_names(args),
     )
     if data.images.shape[1:] != tuple(detector.image_shape_):
         raise CommandError(
@@ -488,15 +591,17 @@ def _score(args) -> int:
     flagged = anomaly_scores > threshold
     elapsed = time.perf_counter() - start
 
-    output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     csv_path = output / "scores.csv"
-    with open(csv_path, "w", newline="") as handle:
+
+    def write_scores(handle):
         writer = csv.writer(handle)
         writer.writerow(["path", "anomaly_score", "predicted_anomaly", "true_anomaly"])
         for i, path in enumerate(data.paths):
             true = "" if data.target is None else int(data.target[i])
             writer.writerow([path, f"{anomaly_scores[i]:.6g}", int(flagged[i]), true])
+
+    _atomic_text(csv_path, write_scores)
 
     print(
         f"Scored {len(anomaly_scores)} images from {folder} in {elapsed:.1f} s: "
@@ -586,7 +691,11 @@ def _demo(args) -> int:
 
     from .plot import plot_reconstructions
 
+    _check_flags(args, epochs=(1, None), n_filters=(1, 4096), n_images=(1, 20))
+    _check_device(args.device)
     names = args.detectors or list(DETECTORS)
+    output = Path(args.output)
+    _check_writable_folder(output, "pictures")
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 1, 8, 8)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -598,7 +707,6 @@ def _demo(args) -> int:
         f"testing on {len(X_eval)} held-out images, {int(y_eval.sum())} of other digits "
         "(anomalies)."
     )
-    output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
@@ -651,6 +759,23 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------
+def _add_class_flags(parser) -> None:
+    parser.add_argument(
+        "--normal-class",
+        action="append",
+        metavar="NAME",
+        help="class folder of normal images (repeatable); every other folder is anomalous. "
+        "Default rule: names with good/ok/normal/nominal/pass are normal, unless they also "
+        "say no/not/ng/bad/defect/anomaly...",
+    )
+    parser.add_argument(
+        "--anomalous-class",
+        action="append",
+        metavar="NAME",
+        help="class folder of anomalous images (repeatable); every other folder is normal",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``skanomaly`` command."""
     parser = argparse.ArgumentParser(
@@ -743,6 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_class_flags(train)
     train.set_defaults(func=_train)
 
     score = commands.add_parser(
@@ -790,6 +916,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="images per scoring step: memory and progress (default 64); no effect on scores",
     )
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_class_flags(score)
     score.set_defaults(func=_score)
     return parser
 

@@ -25,6 +25,8 @@ Labels follow the ODDS convention throughout: ``1`` = anomaly, ``0`` = normal.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -253,100 +255,249 @@ def load_mnist(root=None, *, train: bool = True, download: bool = True):
 # ----------------------------------------------------------------------
 # Image folders
 # ----------------------------------------------------------------------
-def is_normal_class(folder_name: str) -> bool:
-    """The rule that labels a class folder: normal or anomalous.
+# Words of class-folder names, split at anything but letters ("no_good" is
+# "no", "good"; "0.normal" is "normal"). Normal: one of NORMAL_WORDS and
+# none of NOT_NORMAL_WORDS; every other folder is anomalous.
+NORMAL_WORDS = frozenset({"good", "ok", "normal", "nominal", "pass", "passed", "clean"})
+NOT_NORMAL_WORDS = frozenset(
+    {"no", "not", "non", "nok", "ng", "bad", "abnormal", "anomaly", "anomalous", "defect"}
+    | {"defects", "defective", "fail", "failed", "reject", "rejected", "faulty"}
+)
+# Images beyond this many pixels are refused before they are decoded (PIL
+# would need gigabytes); 8192 x 8192 is the largest square accepted.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
-    A folder is normal when its name contains ``"normal"`` or ``"good"``
-    (any case) but not ``"abnormal"``; every other folder holds anomalies.
-    So ``0.normal``, ``good``, ``normal_parts`` are normal; ``1.abnormal``,
-    ``crack``, ``scratch`` are anomalous (the MVTec AD layout works as is).
+
+def is_normal_class(folder_name: str) -> bool:
+    """The default rule that labels a class folder: normal or anomalous.
+
+    The name is split into words at anything but letters, in any case. A
+    folder is normal when one word is ``good``, ``ok``, ``normal``,
+    ``nominal``, ``pass``, ``passed`` or ``clean`` and none is a negation or
+    an anomaly word (``no``, ``not``, ``non``, ``nok``, ``ng``, ``bad``,
+    ``abnormal``, ``anomaly``, ``anomalous``, ``defect(s)``, ``defective``,
+    ``fail(ed)``, ``reject(ed)``, ``faulty``); every other folder holds
+    anomalies. So ``0.normal``, ``good``, ``OK`` and ``normal_parts`` are
+    normal; ``1.abnormal``, ``no_good``, ``not_good``, ``NG``, ``crack`` and
+    ``scratch`` are anomalous (the MVTec AD layout works as is).
+    :func:`load_image_folder` takes ``normal_class`` / ``anomalous_class``
+    to name the folders explicitly instead.
 
     Examples
     --------
     >>> from skanomaly.datasets import is_normal_class
-    >>> [is_normal_class(n) for n in ["0.normal", "good", "1.abnormal", "crack"]]
-    [True, True, False, False]
+    >>> [is_normal_class(n) for n in ["0.normal", "good", "OK", "1.abnormal", "NG", "no_good"]]
+    [True, True, True, False, False, False]
     """
-    name = folder_name.lower()
-    return ("normal" in name or "good" in name) and "abnormal" not in name
+    words = set(re.findall(r"[a-z]+", folder_name.lower()))
+    return bool(words & NORMAL_WORDS) and not words & NOT_NORMAL_WORDS
 
 
-def _open_image(path: str):
-    """Open and decode one image, naming the file in any error."""
+def _class_labels(classes: list[str], normal_class, anomalous_class, root) -> np.ndarray:
+    """1 (anomalous) / 0 (normal) per class folder, by the rule or by the given names."""
+
+    def names(value, what):
+        chosen = [value] if isinstance(value, str) else list(value)
+        missing = sorted(set(chosen) - set(classes))
+        if missing:
+            raise ValueError(
+                f"{what} {', '.join(map(repr, missing))} is not a class folder of {root} "
+                f"(found {', '.join(map(repr, classes))})"
+            )
+        return set(chosen)
+
+    if normal_class is None and anomalous_class is None:
+        return np.array([0 if is_normal_class(c) else 1 for c in classes], dtype=np.int64)
+    normal = names(normal_class, "normal class") if normal_class is not None else None
+    anomalous = names(anomalous_class, "anomalous class") if anomalous_class is not None else None
+    if normal is not None and anomalous is not None:
+        both = sorted(normal & anomalous)
+        other = sorted(set(classes) - normal - anomalous)
+        if both or other:
+            what = f"{both} named both normal and anomalous" if both else f"{other} unnamed"
+            raise ValueError(
+                f"with both normal and anomalous classes given, every class folder of {root} "
+                f"must be exactly one of them: {what}"
+            )
+    if normal is not None:
+        return np.array([0 if c in normal else 1 for c in classes], dtype=np.int64)
+    return np.array([1 if c in anomalous else 0 for c in classes], dtype=np.int64)
+
+
+def _open_regular(path: str):
+    """A binary file object for ``path``, refused unless it is a regular file.
+
+    Opened non-blocking, so that a FIFO named ``*.png`` cannot hang the reader.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"cannot read image {path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _open_image(path: str, *, header_only: bool = False):
+    """Open (and unless ``header_only``, decode) one image, naming the file in any error."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    with _open_regular(path) as handle:
+        try:
+            with Image.open(handle) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ValueError(
+                        f"image {path} is {width}x{height} pixels, more than skanomaly reads "
+                        f"({MAX_IMAGE_PIXELS:,} pixels); downscale it first"
+                    )
+                if header_only:
+                    return image.mode
+                image.load()
+                return image.copy()
+        except Image.DecompressionBombError:  # PIL's own, larger limit, at open
+            raise ValueError(
+                f"image {path} is larger than skanomaly reads ({MAX_IMAGE_PIXELS:,} pixels); "
+                "downscale it first"
+            ) from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
 def _image_mode(path: str) -> str:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:  # reads the header only
-            return image.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    return _open_image(path, header_only=True)
 
 
-def _list_images(root: Path) -> tuple[list[str], np.ndarray | None, list[str]]:
-    """Image paths, per-image labels (or None) and class folder names under ``root``."""
-    from torchvision.datasets import ImageFolder
+def _image_files(folder: str, seen_files: set, seen_dirs: set) -> list[str]:
+    """Image files under ``folder``, sorted: regular files only, each file once.
+
+    Symbolic links are followed, but a folder already visited (a link
+    cycle, or a second link to the same folder) is not entered again, and a
+    file reached twice is listed once.
+    """
     from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
-    subfolders = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
-    loose = sorted(
-        entry.path
-        for entry in os.scandir(root)
-        if entry.is_file() and has_file_allowed_extension(entry.name, IMG_EXTENSIONS)
+    found = []
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        info = os.stat(current)
+        if current != folder and (info.st_dev, info.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((info.st_dev, info.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            if not has_file_allowed_extension(name, IMG_EXTENSIONS):
+                continue
+            path = os.path.join(current, name)
+            try:
+                info = os.stat(path)
+            except OSError:  # a dangling link
+                continue
+            key = (info.st_dev, info.st_ino)
+            if stat.S_ISREG(info.st_mode) and key not in seen_files:
+                seen_files.add(key)
+                found.append(path)
+    return found
+
+
+def _inode(path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _list_images(
+    root: Path, normal_class=None, anomalous_class=None
+) -> tuple[list[str], np.ndarray | None, list[str]]:
+    """Image paths, per-image labels (or None) and class folder names under ``root``."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    root_info = os.stat(root)
+    seen_dirs = {(root_info.st_dev, root_info.st_ino)}
+    subfolders = sorted(
+        entry.name for entry in os.scandir(root) if entry.is_dir() and entry.name[:1] != "."
     )
     if {"train", "test"} & {name.lower() for name in subfolders}:
         raise ValueError(
             f"{root} holds train/ or test/ folders: pass {root / 'train'} or "
             f"{root / 'test'} instead of the data set's root."
         )
-    if not subfolders or (loose and not _has_images(root, subfolders)):
+    # Every class folder is its own: a link to it from elsewhere is not entered.
+    seen_dirs |= {_inode(root / name) for name in subfolders}
+    seen_files: set = set()
+    per_class = {
+        name: _image_files(str(root / name), seen_files, seen_dirs) for name in subfolders
+    }
+    classes = [name for name in subfolders if per_class[name]]
+    empty = [name for name in subfolders if not per_class[name]]
+    looked_for = f"(looked for {', '.join(IMG_EXTENSIONS)})"
+    if not classes:
+        loose = _image_files_here(root, set())
         if not loose:
-            raise ValueError(f"no images in {root} (looked for {', '.join(IMG_EXTENSIONS)})")
+            where = f"{root}: class folders {', '.join(empty)} are empty" if empty else root
+            raise ValueError(f"no images in {where} {looked_for}")
+        if normal_class is not None or anomalous_class is not None:
+            raise ValueError(f"{root} has no class folders to name as normal or anomalous")
         return loose, None, []
-    try:
-        folder = ImageFolder(str(root), loader=_open_image)
-    except FileNotFoundError as exc:  # raised for a class folder without images
-        raise ValueError(f"empty class folder in {root}: {exc}") from exc
-    paths = [path for path, _ in folder.samples]
-    normal = np.array([is_normal_class(c) for c in folder.classes])
-    labels = np.array([0 if normal[index] else 1 for _, index in folder.samples], dtype=np.int64)
-    return paths, labels, folder.classes
+    if empty:
+        raise ValueError(
+            f"empty class folder in {root}: {', '.join(empty)} holds no images {looked_for}"
+        )
+    class_labels = _class_labels(classes, normal_class, anomalous_class, root)
+    paths = [path for name in classes for path in per_class[name]]
+    labels = np.concatenate(
+        [
+            np.full(len(per_class[name]), label)
+            for name, label in zip(classes, class_labels, strict=True)
+        ]
+    ).astype(np.int64)
+    return paths, labels, classes
 
 
-def _has_images(root: Path, subfolders: list[str]) -> bool:
+def _image_files_here(root: Path, seen_files: set) -> list[str]:
+    """The regular image files directly in ``root``."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
-    for name in subfolders:
-        for _, _, files in os.walk(root / name):
-            if any(has_file_allowed_extension(f, IMG_EXTENSIONS) for f in files):
-                return True
-    return False
+    found = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if not has_file_allowed_extension(entry.name, IMG_EXTENSIONS):
+            continue
+        try:
+            info = os.stat(entry.path)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen_files:
+            seen_files.add((info.st_dev, info.st_ino))
+            found.append(entry.path)
+    return found
 
 
-def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=False, mask_dir=None):
+def load_image_folder(
+    path,
+    image_size=None,
+    grayscale=None,
+    *,
+    normal_class=None,
+    anomalous_class=None,
+    return_masks=False,
+    mask_dir=None,
+):
     """Load a folder of images as arrays, labels and file paths.
 
     Two layouts are read:
 
     - class folders, as for ``torchvision.datasets.ImageFolder``: e.g.
-      ``test/0.normal/*.png`` and ``test/1.abnormal/*.png``, or MVTec AD's
-      ``test/good/``, ``test/crack/``... Each image is labelled by its
-      folder with :func:`is_normal_class`: a folder whose name contains
-      "normal" or "good" but not "abnormal" is normal (``0``), any other
-      folder anomalous (``1``);
+      ``test/0.normal/*.png`` and ``test/1.abnormal/*.png``, MVTec AD's
+      ``test/good/``, ``test/crack/``..., or an inspection line's ``OK/`` and
+      ``NG/``. Each image is labelled by its folder, with
+      :func:`is_normal_class` (``good``, ``ok``, ``normal``... are normal;
+      ``no_good``, ``ng``, ``abnormal``, ``crack``... anomalous) unless
+      ``normal_class`` or ``anomalous_class`` names the folders;
     - a flat folder of images (no labels).
 
-    Pass ``train/`` or ``test/`` itself, not the data set's root.
+    Pass ``train/`` or ``test/`` itself, not the data set's root. Only
+    regular files are read; symbolic links are followed, but every file and
+    folder is read once (a link cycle is not followed round).
 
     Parameters
     ----------
@@ -354,11 +505,17 @@ def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=Fal
         The folder.
     image_size : int or (int, int), default=None
         Resize every image to ``(size, size)`` or ``(height, width)``
-        (``torchvision.transforms.Resize``). ``None`` keeps the sizes, which
-        must then all be equal.
+        (antialiased bilinear). ``None`` keeps the sizes, which must then
+        all be equal.
     grayscale : bool, default=None
         ``True``: one channel; ``False``: RGB. ``None``: one channel when
         every image is grey (PIL modes ``1``, ``L``, ``I``, ``F``...), else RGB.
+    normal_class : str or list of str, default=None
+        The class folder(s) holding normal images; every other folder is
+        anomalous. Overrides :func:`is_normal_class`.
+    anomalous_class : str or list of str, default=None
+        The class folder(s) holding anomalies; every other folder is normal.
+        With ``normal_class`` too, every folder must be named by one of them.
     return_masks : bool, default=False
         Also read the ground-truth masks of the MVTec AD layout: the mask of
         ``test/<defect>/<name>.<ext>`` is
@@ -372,7 +529,8 @@ def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=Fal
     Returns
     -------
     data : sklearn.utils.Bunch
-        ``images``: float32 array ``(n, C, H, W)`` with values in [0, 1];
+        ``images``: float32 array ``(n, C, H, W)`` with values in [0, 1]
+        (16-bit images are scaled by 65535, 8-bit ones by 255);
         ``target``: int64 array (``1`` anomaly, ``0`` normal), or ``None``
         for a flat folder; ``paths``: list of file paths, in the order of
         the rows; ``classes``: the class folder names (empty for a flat
@@ -385,10 +543,11 @@ def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=Fal
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        When it holds no image, when an image cannot be read, or when sizes
-        differ and ``image_size`` is ``None``; with ``return_masks``, when
-        an anomalous image has no mask or a mask's size differs from its
-        image's.
+        When it holds no image, when an image cannot be read or is larger
+        than ``MAX_IMAGE_PIXELS`` (8192 x 8192), when sizes differ and
+        ``image_size`` is ``None``, or when a named class folder is missing;
+        with ``return_masks``, when an anomalous image has no mask or a
+        mask's size differs from its image's.
 
     Examples
     --------
@@ -401,35 +560,30 @@ def load_image_folder(path, image_size=None, grayscale=None, *, return_masks=Fal
     >>> data.images.shape, data.target.tolist()  # doctest: +SKIP
     ((4, 1, 16, 16), [0, 0, 1, 1])
     """
-    from torchvision import transforms
-
     root = Path(path).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    paths, target, classes = _list_images(root)
+    paths, target, classes = _list_images(root, normal_class, anomalous_class)
 
     if grayscale is None:
         grey_modes = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
         grayscale = all(_image_mode(p) in grey_modes for p in paths)
-    steps = [transforms.Grayscale(1) if grayscale else transforms.Lambda(_to_rgb)]
+    size = None
     if image_size is not None:
         size = (int(image_size),) * 2 if np.isscalar(image_size) else tuple(image_size)
-        steps.append(transforms.Resize(size, antialias=True))
-    steps.append(transforms.ToTensor())  # -> float32 (C, H, W) in [0, 1]
-    transform = transforms.Compose(steps)
 
     images = []
     for file in paths:
-        tensor = transform(_open_image(file))
-        if images and tensor.shape != images[0].shape:
+        array = _to_array(_open_image(file), grayscale, size, file)
+        if images and array.shape != images[0].shape:
             raise ValueError(
                 f"images differ in size: {paths[0]} is {_hw(images[0])} but {file} is "
-                f"{_hw(tensor)}; pass image_size to resize them."
+                f"{_hw(array)}; pass image_size to resize them."
             )
-        images.append(tensor)
-    array = np.stack([t.numpy() for t in images])
+        images.append(array)
+    array = np.stack(images)
     data = Bunch(images=array, target=target, paths=paths, classes=classes)
     if return_masks:
         data.masks = _read_masks(root, paths, target, array.shape[-2:], image_size, mask_dir)
@@ -476,15 +630,33 @@ def _read_masks(root: Path, paths, target, shape, image_size, mask_dir) -> np.nd
     return masks
 
 
-def _to_rgb(image):
-    # Grey images with an 'I'/'F' mode need scaling to 8 bits before RGB conversion.
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        high = array.max() or 1.0
-        from PIL import Image
+# PIL modes of one channel with more than 8 bits, and their full scale.
+_WIDE_GREY = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
 
-        image = Image.fromarray(np.uint8(np.clip(array / high, 0, 1) * 255))
-    return image.convert("RGB")
+
+def _to_array(image, grayscale: bool, size, path: str) -> np.ndarray:
+    """One image as a float32 ``(C, H, W)`` array in [0, 1], resized if asked."""
+    import torch
+    from torchvision.transforms import functional
+
+    if image.mode in _WIDE_GREY or image.mode == "F":
+        # Scale by the bit depth: converting to 8 bits would clip 16-bit data.
+        values = np.asarray(image, dtype=np.float64)
+        full = _WIDE_GREY.get(image.mode, 1.0)
+        if values.size and (values.min() < 0 or values.max() > full):
+            raise ValueError(
+                f"cannot read image {path}: mode {image.mode} values outside 0..{full:g}"
+            )
+        tensor = torch.from_numpy((values / full).astype(np.float32))[None]
+        if not grayscale:
+            tensor = tensor.expand(3, -1, -1)
+        if size is not None:
+            tensor = functional.resize(tensor, list(size), antialias=True)
+        return tensor.clamp(0, 1).numpy()
+    image = image.convert("L" if grayscale else "RGB")
+    if size is not None:
+        image = functional.resize(image, list(size), antialias=True)
+    return functional.to_tensor(image).numpy()
 
 
 def _hw(tensor) -> str:
@@ -532,7 +704,14 @@ def write_image_folder(path, X_train, X_test=None, y_test=None):
         if y_test is None or len(y_test) != len(X_test):
             raise ValueError("y_test must give one 0/1 label per row of X_test")
         arrays.append(np.asarray(X_test))
-    to_pil = _png_converter(arrays)
+        labels = np.asarray(y_test)
+        other = sorted(set(np.unique(labels).tolist()) - {0, 1})
+        if labels.ndim != 1 or other:
+            raise ValueError(
+                f"y_test must hold 0 (normal) and 1 (anomaly) only, got {other[:5]}: "
+                "every image is written, so none may be left out"
+            )
+    to_pil = _png_converter(arrays, ("X_train", "X_test"))
 
     root = Path(path).expanduser()
     groups = [("train/0.normal", arrays[0])]
@@ -547,14 +726,19 @@ def write_image_folder(path, X_train, X_test=None, y_test=None):
     return root
 
 
-def _png_converter(arrays):
+def _png_converter(arrays, names):
     """A function turning one image of ``arrays`` into an 8-bit PIL image.
 
     Values are mapped linearly to 0-255 from the joint range of ``arrays``;
-    ``uint8`` arrays are kept as they are.
+    ``uint8`` arrays are kept as they are. ``names`` name the arrays in errors.
     """
     from PIL import Image
 
+    for name, array in zip(names, arrays, strict=False):
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} holds NaN or infinite values, which no image can show")
     if all(a.dtype == np.uint8 for a in arrays):
         low, high = 0.0, 255.0
     else:
@@ -645,7 +829,7 @@ def write_mvtec_folder(path, X_train, X_test, defect_types, masks):
             )
         if name == "good" and masks[defect_types == name].any():
             raise ValueError("rows of defect type 'good' must have all-zero masks")
-    to_pil = _png_converter([X_train, X_test])
+    to_pil = _png_converter([X_train, X_test], ("X_train", "X_test"))
 
     root = Path(path).expanduser()
     groups = [("train/good", X_train, None)]

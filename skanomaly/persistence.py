@@ -24,20 +24,25 @@ it is used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import keyword
+import math
 import os
 import re
+import tempfile
 import warnings
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
 import sklearn
 import torch
 
+from . import _limits
 from .base import BaseGANDetector, available_device, resolve_device
 
 __all__ = ["FORMAT_VERSION", "VersionMismatchWarning", "load", "read_metadata", "save"]
@@ -92,7 +97,9 @@ def _encode(value: Any, where: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value)
+        # Strict JSON has no NaN / Infinity: tag them, so a load can refuse
+        # them where a finite number is required.
+        return float(value) if math.isfinite(value) else {"float": str(float(value))}
     if isinstance(value, tuple):
         return {"tuple": [_encode(v, f"{where}[{i}]", arrays) for i, v in enumerate(value)]}
     if isinstance(value, list):
@@ -134,6 +141,8 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
             return tuple(_decode(v, arrays) for v in content)
         if tag == "dict" and isinstance(content, dict):
             return {str(k): _decode(v, arrays) for k, v in content.items()}
+        if tag == "float" and content in ("nan", "inf", "-inf"):
+            return float(content)
         if tag == "device" and isinstance(content, str):
             return torch.device(content)
         if tag == "array" and isinstance(content, str) and content in arrays:
@@ -214,6 +223,10 @@ def save(
         raise TypeError(f"metadata must be plain JSON data: {exc}") from None
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    # load refuses manifests nested deeper than _MAX_JSON_DEPTH; leave room
+    # for the manifest's own levels.
+    if not _json_depth_ok({"a": {"b": {"c": {"d": metadata}}}}):
+        raise TypeError(f"metadata nests more than {_MAX_JSON_DEPTH - 4} levels deep")
     arrays: dict[str, np.ndarray] = {}
     params = estimator.get_params(deep=False)
     networks = estimator._networks()
@@ -242,39 +255,168 @@ def save(
     torch.save(state, buffer)
     members[_WEIGHTS] = buffer.getvalue()
     manifest["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_MANIFEST, json.dumps(manifest, indent=1))
-        for member, data in members.items():
-            archive.writestr(member, data)
+    members = {_MANIFEST: json.dumps(manifest, indent=1, allow_nan=False).encode(), **members}
+    _write_zip_atomically(path, members)
 
 
-def _read_member(archive: zipfile.ZipFile, member: str, digest: str | None) -> bytes:
+def _deflate_pays(data: bytes) -> bool:
+    """Whether deflating ``data`` saves at least a tenth, judged on a sample.
+
+    Float weights barely compress, and deflating a large model takes
+    seconds: store them as they are unless a quick trial says otherwise.
+    """
+    sample = data[: 2**20]
+    return len(zlib.compress(sample, 1)) < 0.9 * len(sample)
+
+
+def _write_zip(handle, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(handle, "w") as archive:
+        for name, data in members.items():
+            deflate = name != _WEIGHTS or _deflate_pays(data)
+            archive.writestr(
+                name,
+                data,
+                compress_type=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
+                compresslevel=1 if name == _WEIGHTS else None,
+            )
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` sets it: a race)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    return 0o022
+
+
+def _write_zip_atomically(path: str | os.PathLike, members: dict[str, bytes]) -> None:
+    """Write the archive to a temporary file beside ``path``, then rename it.
+
+    ``os.replace`` is atomic: whoever reads ``path`` sees the old file or the
+    complete new one, never a partial one, whatever happens during the
+    write (a kill, a full disk, another process saving to the same path:
+    the last rename wins, and every file it can leave is whole).
+    """
+    if hasattr(path, "write"):  # an open binary file: the caller owns it
+        _write_zip(path, members)
+        return
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder
+    )
     try:
-        data = archive.read(member)
+        with os.fdopen(fd, "wb") as handle:
+            _write_zip(handle, members)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); give it the usual permissions.
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    # Make the rename itself durable (POSIX); not possible everywhere.
+    with contextlib.suppress(OSError, AttributeError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# ----------------------------------------------------------------------
+# Reading, with every size checked before it is allocated.
+# ----------------------------------------------------------------------
+# Largest accepted sizes in a model file (documented in docs/persistence.md);
+# the network total is the real bound, these keep each number sane first.
+_MAX_FEATURES = 2**24
+_MAX_CHANNELS = 256
+_MAX_WIDTH = 2**16  # hidden_dims entries
+_MAX_LATENT = 8192
+_MAX_HIDDEN_LAYERS = 16
+_MAX_FILTERS = 4096
+_MAX_BATCH_SIZE = 2**16
+_MAX_START_CODES = 1024
+_MAX_JSON_DEPTH = 32
+# Bytes allowed beyond the values themselves: zip/pickle/npy framing.
+_FRAMING_BYTES = 2**20
+_FRAMING_BYTES_PER_TENSOR = 4096
+
+
+class _Refused(ValueError):
+    """A model file refused by a check; its message is the one line users see."""
+
+
+def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, digest: str | None) -> bytes:
+    """A member's bytes, refused if it would decompress to more than ``cap`` bytes."""
+    try:
+        info = archive.getinfo(member)
     except KeyError:
-        raise ValueError(f"not a skanomaly model file: {member} is missing") from None
+        raise _Refused(f"not a skanomaly model file: {member} is missing") from None
+    # Checked before anything is decompressed; the read is capped as well,
+    # in case the declared size lies.
+    if info.file_size > cap:
+        raise _Refused(
+            f"skanomaly model file refused: {member} would take {info.file_size:,} bytes, "
+            f"more than the {cap:,} its manifest allows"
+        )
+    with archive.open(info) as stream:
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise _Refused(f"skanomaly model file refused: {member} is larger than it declares")
     if digest is not None and hashlib.sha256(data).hexdigest() != digest:
-        raise ValueError(f"corrupted skanomaly model file: {member} does not match its digest")
+        raise _Refused(f"corrupted skanomaly model file: {member} does not match its digest")
     return data
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"malformed skanomaly model file: number {text[:40]} overflows")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise _Refused(f"malformed skanomaly model file: {name} is not a JSON number")
+
+
+def _json_depth_ok(value: Any) -> bool:
+    """Whether ``value`` nests at most ``_MAX_JSON_DEPTH`` deep (iteratively)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
 def _read_manifest(archive: zipfile.ZipFile) -> dict:
+    raw = _read_capped(archive, _MANIFEST, _MAX_MANIFEST_BYTES, None)
     try:
-        info = archive.getinfo(_MANIFEST)
-    except KeyError:
-        raise ValueError(f"not a skanomaly model file: no {_MANIFEST}") from None
-    if info.file_size > _MAX_MANIFEST_BYTES:
-        raise ValueError(f"not a skanomaly model file: {_MANIFEST} is too large")
-    try:
-        manifest = json.loads(_read_member(archive, _MANIFEST, None).decode("utf-8"))
+        # NaN / Infinity tokens and numbers that overflow to inf are refused.
+        manifest = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
+    except RecursionError:
+        raise _Refused(f"malformed skanomaly model file: {_MANIFEST} nests too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a skanomaly model file: unreadable {_MANIFEST} ({exc})") from None
+        raise _Refused(f"not a skanomaly model file: unreadable {_MANIFEST} ({exc})") from None
+    if not _json_depth_ok(manifest):
+        raise _Refused(f"malformed skanomaly model file: {_MANIFEST} nests too deeply")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise ValueError(f"not a skanomaly model file: {_MANIFEST} is not a skanomaly manifest")
+        raise _Refused(f"not a skanomaly model file: {_MANIFEST} is not a skanomaly manifest")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(
-            f"unsupported skanomaly model format version {version!r}; this skanomaly "
+    if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
+        raise _Refused(
+            f"unsupported skanomaly model format version {version!r:.20}; this skanomaly "
             f"({_skanomaly_version()}) reads versions 1 to {FORMAT_VERSION}. Upgrade skanomaly."
         )
     expected = {
@@ -287,7 +429,9 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     }
     for key, kind in expected.items():
         if not isinstance(manifest.get(key), kind):
-            raise ValueError(f"malformed skanomaly model file: {key!r} is missing or invalid")
+            raise _Refused(f"malformed skanomaly model file: {key!r} is missing or invalid")
+    if not all(isinstance(n, str) for n in manifest["networks"]):
+        raise _Refused("malformed skanomaly model file: 'networks' is not a list of names")
     return manifest
 
 
@@ -295,7 +439,7 @@ def _warn_on_version_mismatch(written: dict) -> None:
     here = _versions()
     # Compare releases only: "2.4.0+cu121" and "2.4.0+cpu" are the same torch.
     differ = [
-        f"{name} {str(written.get(name))!r} (here {version!r})"
+        f"{name} {str(written.get(name))[:40]!r} (here {version!r})"
         for name, version in here.items()
         if str(written.get(name)).split("+")[0] != version.split("+")[0]
     ]
@@ -304,17 +448,69 @@ def _warn_on_version_mismatch(written: dict) -> None:
             "this skanomaly model file was written with " + ", ".join(differ) + "; "
             "it may load or score differently.",
             VersionMismatchWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
-def _open_archive(path: str | os.PathLike) -> zipfile.ZipFile:
+def _open_archive(handle, path) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        handle.seek(0)
+        head = handle.read(2)
+        if head[:1] == b"\x80" or head in (b"x\x9c", b"x\xda", b"ZF"):
+            hint = (
+                "it looks like a pickle, e.g. from joblib.dump, which is read with "
+                "joblib.load, from trusted sources only"
+            )
+        else:
+            hint = "the file is damaged (e.g. cut short) or is some other file"
+        raise _Refused(
+            f"{str(path)!r} is not a skanomaly model file (not a zip archive): {hint}"
+        ) from None
+    names = [info.filename for info in archive.infolist()]
+    unexpected = sorted(set(names) - {_MANIFEST, _ARRAYS, _WEIGHTS})
+    if _MANIFEST not in names:
+        archive.close()
+        raise _Refused(f"not a skanomaly model file: no {_MANIFEST}")
+    if unexpected or len(names) != len(set(names)):
+        archive.close()
+        what = f"unexpected members {unexpected[:3]!r:.80}" if unexpected else "duplicate members"
+        raise _Refused(f"not a skanomaly model file: {what}")
+    return archive
+
+
+def _guarded(function, path, *args):
+    """Run a reading step; any failure becomes a one-line ``ValueError``.
+
+    Only the path's own errors (a missing file, no permission) stay
+    ``OSError``; whatever the file's contents make the libraries raise
+    (``zlib.error``, ``BadZipFile``, ``RecursionError``, ``MemoryError``...)
+    is reported as a damaged or refused model file.
+    """
+    if hasattr(path, "read"):  # an open binary file: the caller owns it
+        handle, path = contextlib.nullcontext(path), getattr(path, "name", "<file object>")
+    else:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except IsADirectoryError:
+            message = f"{os.fspath(path)!r} is a folder, not a skanomaly model file"
+            raise _Refused(message) from None
+    try:
+        with handle as stream:
+            return function(stream, path, *args)
+    except _Refused:
+        raise
+    except ValueError as exc:
+        message = " ".join(str(exc).split())[:300]
+        if "skanomaly model file" not in message:
+            message = f"malformed skanomaly model file: {message}"
+        raise ValueError(message) from None
+    except (Exception, RecursionError, MemoryError) as exc:
+        message = " ".join(str(exc).split())[:200]
         raise ValueError(
-            f"{os.fspath(path)!r} is not a skanomaly model file (not a zip archive); "
-            "files written by joblib.dump are read with joblib.load, from trusted sources only."
+            f"damaged or unsupported skanomaly model file {str(path)!r} "
+            f"({type(exc).__name__}: {message})"
         ) from None
 
 
@@ -350,15 +546,25 @@ def read_metadata(path: str | os.PathLike) -> dict:
     >>> read_metadata(path)
     {'source': 'sensor 7'}
     """
-    with _open_archive(path) as archive:
+    return _guarded(_read_metadata, path)
+
+
+def _read_metadata(handle, path) -> dict:
+    with _open_archive(handle, path) as archive:
         metadata = _read_manifest(archive).get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ValueError("malformed skanomaly model file: 'metadata' is not a dict")
+        raise _Refused("malformed skanomaly model file: 'metadata' is not a dict")
     return metadata
 
 
 def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetector:
     """Load a detector written by :func:`save`, without running code from the file.
+
+    The file is checked before anything it describes is allocated: each
+    member is read only up to the size its manifest implies, every
+    parameter and fitted size is range-checked, and the networks' size is
+    counted (without allocating them) against a fixed upper bound.  A
+    fitted model must give finite scores, or it is refused.
 
     Parameters
     ----------
@@ -377,8 +583,12 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetect
     Raises
     ------
     ValueError
-        If the file is not a skanomaly model file, is corrupted, names an
-        unknown detector or parameter, or holds anything but plain weights.
+        If the file is not a skanomaly model file, is damaged, names an
+        unknown detector or parameter, holds anything but plain weights,
+        exceeds the size limits, or cannot give finite scores; always one
+        line.
+    OSError
+        If ``path`` cannot be opened (missing, no permission).
 
     Warns
     -----
@@ -398,75 +608,282 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetect
     >>> skanomaly.load(path).predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
     array([ 1, -1])
     """
-    with _open_archive(path) as archive:
+    return _guarded(_load, path, device)
+
+
+def _load(handle, path, device: str | None) -> BaseGANDetector:
+    with _open_archive(handle, path) as archive:
         manifest = _read_manifest(archive)
         digests = manifest["sha256"]
-        array_bytes = _read_member(archive, _ARRAYS, digests.get(_ARRAYS, ""))
-        weight_bytes = _read_member(archive, _WEIGHTS, digests.get(_WEIGHTS, ""))
-    _warn_on_version_mismatch(manifest["versions"])
-
-    cls = _detector_classes().get(manifest["class"])
-    if cls is None:
-        raise ValueError(
-            f"unknown detector class {manifest['class']!r:.80} in the model file; "
-            f"skanomaly.load reads {', '.join(sorted(_detector_classes()))}."
-        )
-    try:
-        with np.load(io.BytesIO(array_bytes), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"corrupted skanomaly model file: unreadable {_ARRAYS} ({exc})") from None
-
-    names = cls._get_param_names()
-    unknown = sorted(set(manifest["params"]) - set(names))
-    if unknown:
-        raise ValueError(f"unknown parameters for {cls.__name__} in the model file: {unknown}")
-    try:
-        estimator = cls(**{k: _decode(v, arrays) for k, v in manifest["params"].items()})
-        estimator._validate_params()
-        fitted = {}
-        for key, value in manifest["fitted"].items():
+        cls = _detector_classes().get(manifest["class"])
+        if cls is None:
+            raise _Refused(
+                f"unknown detector class {manifest['class']!r:.80} in the model file; "
+                f"skanomaly.load reads {', '.join(sorted(_detector_classes()))}."
+            )
+        names = cls._get_param_names()
+        unknown = sorted(set(manifest["params"]) - set(names))
+        if unknown:
+            raise _Refused(
+                f"unknown parameters for {cls.__name__} in the model file: {unknown!r:.200}"
+            )
+        raw_fitted = manifest["fitted"]
+        for key in raw_fitted:
             if not _FITTED_NAME.match(key) or keyword.iskeyword(key) or key in names:
-                raise ValueError(f"bad attribute name {key!r:.80}")
-            fitted[key] = _decode(value, arrays)
-    except (TypeError, ValueError) as exc:
-        message = str(exc).removeprefix("malformed skanomaly model file: ")
-        raise ValueError(f"malformed skanomaly model file: {message}") from None
-    vars(estimator).update(fitted)
+                raise _Refused(f"malformed skanomaly model file: bad attribute name {key!r:.80}")
+        n_features, latent_dim = _plain_sizes(raw_fitted)
+        array_cap = _FRAMING_BYTES + 8 * (4 * n_features + _MAX_START_CODES * latent_dim)
+        array_bytes = _read_capped(archive, _ARRAYS, array_cap, digests.get(_ARRAYS, ""))
+        arrays = _read_arrays(array_bytes, array_cap)
 
-    networks = manifest["networks"]
+        estimator = _restore_attributes(cls, manifest, arrays)
+        networks = manifest["networks"]
+        weight_cap = _FRAMING_BYTES
+        if networks:
+            weight_cap = _check_network_size(estimator, networks)
+        weight_bytes = _read_capped(archive, _WEIGHTS, weight_cap, digests.get(_WEIGHTS, ""))
+    _warn_on_version_mismatch(manifest["versions"])
+    fitted = {k: v for k, v in vars(estimator).items() if k in raw_fitted}
     if networks:
-        _load_networks(estimator, networks, weight_bytes, device)
+        state = _read_state(weight_bytes, weight_cap, networks)
+        del weight_bytes  # the tensors are copies: free the file's bytes before building
+        _load_networks(estimator, state, device)
+        del state
         # Building may draw fitted values too (e.g. AnoGAN's start codes):
         # the saved ones win.
         vars(estimator).update({k: v for k, v in fitted.items() if k != "device_"})
+        if hasattr(estimator, "offset_"):
+            _check_finite_scores(estimator)
     return estimator
 
 
-def _load_networks(estimator, names: list, weight_bytes: bytes, device: str | None) -> None:
+def _plain_sizes(raw_fitted: dict) -> tuple[int, int]:
+    """``n_features_in_`` and ``latent_dim_`` from the manifest, range-checked."""
+    sizes = []
+    for key, upper in (("n_features_in_", _MAX_FEATURES), ("latent_dim_", _MAX_LATENT)):
+        value = raw_fitted.get(key, 0)
+        if type(value) is not int or not 0 <= value <= upper:
+            raise _Refused(
+                f"skanomaly model file refused: {key} = {value!r:.40} is outside [1, {upper}]"
+            )
+        sizes.append(value)
+    return sizes[0], sizes[1]
+
+
+def _read_arrays(data: bytes, cap: int) -> dict[str, np.ndarray]:
+    """The arrays of ``arrays.npz``: headers checked before any data is read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as npz:
+            infos = npz.infolist()
+            if len(infos) > 1024 or sum(info.file_size for info in infos) > cap:
+                raise _Refused(f"skanomaly model file refused: {_ARRAYS} is larger than allowed")
+            arrays = {}
+            for info in infos:
+                key = info.filename.removesuffix(".npy")
+                with npz.open(info) as stream:
+                    arrays[key] = _read_npy(stream.read(cap + 1))
+    except _Refused:
+        raise
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        message = " ".join(str(exc).split())[:200]
+        raise _Refused(
+            f"corrupted skanomaly model file: unreadable {_ARRAYS} ({message})"
+        ) from None
+    return arrays
+
+
+def _read_npy(raw: bytes) -> np.ndarray:
+    stream = io.BytesIO(raw)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"npy format version {version} is not supported")
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise ValueError(f"arrays of dtype {dtype} are not stored by skanomaly.save")
+    # The header's shape must be what the bytes hold: no allocation from a lie.
+    if math.prod(shape) * dtype.itemsize != len(raw) - stream.tell():
+        raise ValueError(f"an array of shape {shape} does not match its data")
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def _restore_attributes(cls, manifest: dict, arrays: dict) -> BaseGANDetector:
+    """The unfitted-then-fitted estimator, every value checked; no networks yet."""
+    estimator = cls(**{k: _decode(v, arrays) for k, v in manifest["params"].items()})
+    estimator._validate_params()
+    _check_params(estimator)
+    fitted = {key: _decode(value, arrays) for key, value in manifest["fitted"].items()}
+    _check_fitted(fitted)
+    vars(estimator).update(fitted)
+    return estimator
+
+
+def _check_params(estimator) -> None:
+    """Bounds beyond the constructor's: what an untrusted file may ask for."""
+    params = estimator.get_params(deep=False)
+    for name, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refused(f"malformed skanomaly model file: parameter {name} = {value}")
+    limits = {
+        "latent_steps": _limits.MAX_SEARCH_STEPS,
+        "n_filters": _MAX_FILTERS,
+        "latent_dim": _MAX_LATENT,
+        "batch_size": _MAX_BATCH_SIZE,
+    }
+    for name, upper in limits.items():
+        value = params.get(name)
+        if isinstance(value, int) and value > upper:
+            raise _Refused(
+                f"skanomaly model file refused: {name} = {value} exceeds the limit {upper} "
+                "for loaded models"
+            )
+
+
+def _check_fitted(fitted: dict) -> None:
+    """Types, ranges, shapes and finiteness of the fitted attributes."""
+
+    def refuse(key, why):
+        raise _Refused(f"malformed skanomaly model file: {key} {why}")
+
+    n = fitted.get("n_features_in_")
+    if n is not None and (type(n) is not int or not 1 <= n <= _MAX_FEATURES):
+        refuse("n_features_in_", f"= {n!r:.40} is out of range")
+    shape = fitted.get("image_shape_")
+    if shape is not None:
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) != 3
+            or not all(type(s) is int for s in shape)
+            or not 1 <= shape[0] <= _MAX_CHANNELS
+            or min(shape[1:]) < 8
+        ):
+            refuse("image_shape_", f"= {shape!r:.60} is not (C, H, W) with C <= 256, H, W >= 8")
+        side = 2 ** math.ceil(math.log2(max(shape[1:])))
+        if side > _limits.MAX_IMAGE_SIDE:
+            raise _Refused(
+                f"skanomaly model file refused: images of {shape[1]}x{shape[2]} pixels exceed "
+                f"the limit of {_limits.MAX_IMAGE_SIDE} for loaded models"
+            )
+        if n is not None and math.prod(shape) != n:
+            refuse("image_shape_", f"{shape} does not match n_features_in_ = {n}")
+    hidden = fitted.get("hidden_dims_")
+    if hidden is not None and (
+        not isinstance(hidden, tuple)
+        or not 1 <= len(hidden) <= _MAX_HIDDEN_LAYERS
+        or not all(type(h) is int and 1 <= h <= _MAX_WIDTH for h in hidden)
+    ):
+        refuse("hidden_dims_", f"= {hidden!r:.60} is out of range")
+    latent = fitted.get("latent_dim_")
+    if latent is not None and (type(latent) is not int or not 1 <= latent <= _MAX_LATENT):
+        refuse("latent_dim_", f"= {latent!r:.40} is out of range")
+    for key in ("shift_", "scale_"):
+        if key in fitted:
+            value = fitted[key]
+            if not isinstance(value, np.ndarray) or value.shape != (n,):
+                refuse(key, f"is not an array of {n} values")
+    bounds = fitted.get("input_bounds_")
+    if bounds is not None and (
+        not isinstance(bounds, np.ndarray)
+        or bounds.shape != (2, n)
+        or not np.all(bounds[0] <= bounds[1])
+    ):
+        refuse("input_bounds_", f"is not (2, {n}) lower and upper bounds")
+    if "scale_" in fitted and not np.all(fitted["scale_"] > 0):
+        refuse("scale_", "has values that are not positive numbers")
+    if "offset_" in fitted:
+        offset = fitted["offset_"]
+        if isinstance(offset, bool) or not isinstance(offset, (int, float)):
+            refuse("offset_", "is not a number")
+        if not math.isfinite(offset):
+            refuse("offset_", f"is {offset}: the model cannot flag anything")
+    if "latent_candidates_" in fitted:
+        value = fitted["latent_candidates_"]
+        if (
+            not isinstance(value, np.ndarray)
+            or value.ndim != 2
+            or not 1 <= len(value) <= _MAX_START_CODES
+            or value.shape[1] != latent
+        ):
+            refuse("latent_candidates_", f"is not ({_MAX_START_CODES} at most, latent_dim_)")
+    names = fitted.get("feature_names_in_")
+    if names is not None and (not isinstance(names, np.ndarray) or names.shape != (n,)):
+        refuse("feature_names_in_", f"is not {n} names")
+    for key, value in fitted.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            if not np.all(np.isfinite(value)):
+                refuse(key, "holds NaN or infinite values")
+
+
+def _check_network_size(estimator, names: list) -> int:
+    """Count the networks the file asks for, without building them; the weights' byte cap."""
+    try:
+        sizes = _limits.network_sizes(estimator)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _Refused(
+            f"malformed skanomaly model file: cannot size the networks ({exc})"
+        ) from None
+    if sorted(sizes) != sorted(names):
+        raise _Refused(
+            f"malformed skanomaly model file: networks {sorted(names)!r:.80}, "
+            f"but {type(estimator).__name__} has {sorted(sizes)}"
+        )
+    values = sum(v for v, _, _ in sizes.values())
+    if values > _limits.MAX_NETWORK_VALUES:
+        raise _Refused(
+            f"skanomaly model file refused: its networks would hold {values:,} values, more "
+            f"than the limit of {_limits.MAX_NETWORK_VALUES:,} for loaded models"
+        )
+    n_bytes = sum(b for _, b, _ in sizes.values())
+    n_tensors = sum(t for _, _, t in sizes.values())
+    return _FRAMING_BYTES + n_bytes + _FRAMING_BYTES_PER_TENSOR * (n_tensors + 64)
+
+
+def _read_state(weight_bytes: bytes, cap: int, names: list) -> dict:
+    """The networks' state dicts: plain, finite tensors, or refused."""
+    try:
+        # torch's format is itself a zip: its records are bounded too.
+        with zipfile.ZipFile(io.BytesIO(weight_bytes)) as inner:
+            inner_size = sum(info.file_size for info in inner.infolist())
+    except zipfile.BadZipFile:
+        inner_size = 0  # torch.load refuses it below
+    if inner_size > cap:
+        raise _Refused(f"skanomaly model file refused: {_WEIGHTS} holds more than its manifest")
     try:
         state = torch.load(io.BytesIO(weight_bytes), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ...
-        raise ValueError(
+        raise _Refused(
             f"unsafe or corrupted skanomaly model file: {_WEIGHTS} holds more than "
             f"plain weights, or is damaged ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
     if not isinstance(state, dict) or sorted(state) != sorted(names):
-        raise ValueError(f"malformed skanomaly model file: {_WEIGHTS} does not match the manifest")
+        raise _Refused(f"malformed skanomaly model file: {_WEIGHTS} does not match the manifest")
+    for name, tensors in state.items():
+        if not isinstance(tensors, dict) or not all(
+            isinstance(t, torch.Tensor) for t in tensors.values()
+        ):
+            raise _Refused(f"malformed skanomaly model file: {name} is not a state_dict")
+        for key, tensor in tensors.items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise _Refused(
+                    f"skanomaly model file refused: weights {name}.{key:.60} hold NaN or "
+                    "infinite values"
+                )
+    return state
+
+
+def _load_networks(estimator, state: dict, device) -> None:
     # Building draws initial weights: keep the user's global torch RNG untouched.
     with torch.random.fork_rng(devices=[]):
         try:
             estimator._build_networks()
         except (AttributeError, TypeError, ValueError) as exc:
-            raise ValueError(
+            raise _Refused(
                 f"malformed skanomaly model file: cannot rebuild the networks ({exc})"
             ) from None
     built = estimator._networks()
-    if sorted(built) != sorted(names):
-        raise ValueError(
-            f"malformed skanomaly model file: networks {sorted(names)}, "
-            f"but {type(estimator).__name__} has {sorted(built)}"
-        )
     try:
         target = (
             resolve_device(device)
@@ -474,13 +891,35 @@ def _load_networks(estimator, names: list, weight_bytes: bytes, device: str | No
             else (available_device(getattr(estimator, "device_", "cpu")))
         )
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"malformed skanomaly model file: bad device_ ({exc})") from None
+        raise _Refused(f"malformed skanomaly model file: bad device_ ({exc})") from None
     for name, module in built.items():
         try:
             module.load_state_dict(state[name])
         except (RuntimeError, TypeError, KeyError) as exc:
-            raise ValueError(
-                f"malformed skanomaly model file: weights of {name} do not fit ({exc})"
+            message = " ".join(str(exc).split())[:200]
+            raise _Refused(
+                f"malformed skanomaly model file: weights of {name} do not fit ({message})"
             ) from None
         module.to(target).eval()
     estimator.device_ = str(torch.device(target))
+
+
+def _check_finite_scores(estimator) -> None:
+    """Refuse a model that cannot score: e.g. broken normalisation statistics.
+
+    One row at the centre of the training data is scored; AnoGAN's latent
+    search runs a few steps only, on a copy, so this stays quick.
+    """
+    probe = object.__new__(type(estimator))
+    vars(probe).update(vars(estimator))
+    if "latent_steps" in vars(probe):
+        probe.latent_steps = min(probe.latent_steps, 5)
+    row = np.asarray(estimator.shift_, dtype=np.float64)[None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. feature names: the probe is an array
+        score = probe.score_samples(row)
+    if not np.all(np.isfinite(score)):
+        raise _Refused(
+            "skanomaly model file refused: the model gives non-finite scores (its weights or "
+            "statistics are broken)"
+        )

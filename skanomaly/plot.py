@@ -33,9 +33,19 @@ __all__ = [
 def _images_of(detector, X) -> np.ndarray:
     """``X`` as ``(n, C, H, W)`` float images, for a detector fitted on images."""
     check_is_fitted(detector)
-    if getattr(detector, "image_shape_", None) is None:
+    shape = getattr(detector, "image_shape_", None)
+    if shape is None:
         raise ValueError(f"{type(detector).__name__} was fitted on tabular data, not images")
-    return np.asarray(X, dtype=np.float64).reshape(-1, *detector.image_shape_)
+    X = np.asarray(X, dtype=np.float64)
+    # Only the layouts the detector takes: reshaping anything else into tiles
+    # of the right size would draw garbage.
+    accepted = [tuple(shape), (math.prod(shape),)] + ([tuple(shape[1:])] if shape[0] == 1 else [])
+    if X.ndim < 2 or X.shape[1:] not in accepted:
+        raise ValueError(
+            f"images of shape {X.shape[1:]} do not match the {type(detector).__name__}, "
+            f"fitted on images of shape (C, H, W) = {tuple(shape)}"
+        )
+    return X.reshape(-1, *shape)
 
 
 def _unit_range(detector, images: np.ndarray) -> np.ndarray:
@@ -332,7 +342,8 @@ def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
     scores : array-like of shape (n,)
         Anomaly scores, higher = more abnormal (``-detector.score_samples(X)``).
     y : array-like of shape (n,), default=None
-        ``1`` anomaly, ``0`` normal; ``None`` = one histogram.
+        ``1`` anomaly, ``0`` normal; ``None`` = one histogram. Other values
+        raise ``ValueError`` (``predict``'s ``-1`` / ``+1``: pass ``y == -1``).
     threshold : float, default=None
         Drawn as a vertical line (e.g. ``-detector.offset_``).
     bins : int, default=30
@@ -354,6 +365,16 @@ def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
     from matplotlib.figure import Figure
 
     scores = np.asarray(scores, dtype=np.float64)
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != scores.shape:
+            raise ValueError(f"y has shape {y.shape} but scores have shape {scores.shape}")
+        other = sorted(set(np.unique(y).tolist()) - {0, 1})
+        if other:
+            raise ValueError(
+                f"y must be 1 (anomaly) or 0 (normal), got {other[:5]}; for predict()'s "
+                "labels (-1 outlier, +1 inlier) pass y == -1"
+            )
     if ax is None:
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.subplots()
@@ -365,7 +386,6 @@ def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
     if y is None:
         ax.hist(scores, bins=edges, color="tab:blue", label=f"all ({len(scores)})")
     else:
-        y = np.asarray(y)
         for value, name, colour in ((0, "normal", "tab:blue"), (1, "anomaly", "tab:red")):
             part = scores[y == value]
             ax.hist(part, bins=edges, alpha=0.6, color=colour, label=f"{name} ({len(part)})")

@@ -47,6 +47,11 @@ class PyODDetector(BaseDetector):
         scoring above it are labelled 1.
     labels_ : ndarray of shape (n_samples,)
         Training labels, 0 for inliers and 1 for outliers.
+    n_features_in_ : int
+        Number of features seen in ``fit`` (pixels, for images).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in ``fit``; only when ``X`` had string
+        column names (a DataFrame).
 
     See Also
     --------
@@ -105,6 +110,10 @@ class PyODDetector(BaseDetector):
         if "contamination" in estimator.get_params():
             estimator.set_params(contamination=self.contamination)
         self.estimator_ = estimator.fit(X)
+        # scikit-learn's input-description attributes, from the fitted estimator.
+        self.n_features_in_ = self.estimator_.n_features_in_
+        if hasattr(self.estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.estimator_.feature_names_in_
         # skanomaly detectors score the training data in fit (for offset_);
         # reuse those scores instead of running the networks (or AnoGAN's
         # latent search) over the same rows again.

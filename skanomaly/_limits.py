@@ -1,0 +1,96 @@
+"""Size limits: how big a detector's networks are, before they are built.
+
+Two places need to know the size of a model before allocating it: loading
+a file from an untrusted source (:func:`skanomaly.load`), where the sizes
+come from the file, and fitting on large images, where the power-of-two
+padding of the convolutional networks can turn a modest image into a model
+that does not fit in memory.  The networks are built on PyTorch's ``meta``
+device, which records shapes and allocates nothing, so the count is exact
+for whatever ``_build_networks`` makes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+# Documented upper bounds for model files (docs/persistence.md).
+MAX_NETWORK_VALUES = 2**28  # all networks together: 1 GiB of float32
+MAX_SEARCH_STEPS = 10_000  # AnoGAN's latent search, per scored batch
+MAX_IMAGE_SIDE = 4096  # after padding to a power-of-two square
+
+# Per image and per conv filter of the first layer, bytes of activations one
+# training step keeps for the backward pass, per padded pixel: about six
+# pyramid passes (encoders, decoder, discriminator on real and fake) of
+# 0.75 * n_filters * side**2 float32 values each, rounded up.
+_ACTIVATION_BYTES_PER_FILTER_PIXEL = 24
+# Weights, their gradients and Adam's two moments.
+_TRAINING_COPIES = 4
+
+
+def network_sizes(estimator) -> dict[str, tuple[int, int, int]]:
+    """``{name: (values, bytes, tensors)}`` of the networks ``_build_networks`` would make.
+
+    Nothing is allocated: the networks are built on the ``meta`` device, on
+    a throw-away copy of ``estimator`` (whose sizes, ``latent_dim_``,
+    ``image_shape_``..., must be set).
+
+    Raises
+    ------
+    ValueError
+        If no network could be built from the estimator's sizes.
+    """
+    probe = object.__new__(type(estimator))
+    vars(probe).update(vars(estimator))
+    before = set(probe._networks())
+    error = None
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        try:
+            probe._build_networks()
+        except Exception as exc:  # e.g. a buffer that is turned into numpy
+            error = exc
+    built = {k: m for k, m in probe._networks().items() if k not in before}
+    if not built:
+        raise ValueError(f"cannot build the networks from these sizes ({error})")
+    sizes = {}
+    for name, module in built.items():
+        tensors = list(module.state_dict().values())
+        sizes[name] = (
+            sum(t.numel() for t in tensors),
+            sum(t.numel() * t.element_size() for t in tensors),
+            len(tensors),
+        )
+    return sizes
+
+
+def available_memory(device: str) -> int | None:
+    """Bytes free on ``device`` (GPU memory, or the machine's RAM); None if unknown."""
+    if torch.device(device).type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        except (RuntimeError, AssertionError):
+            return None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_memory(estimator, side: int, batch_size: int) -> int:
+    """Rough bytes one training step of an image model needs (weights + activations)."""
+    weights = sum(b for _, b, _ in network_sizes(estimator).values())
+    filters = int(getattr(estimator, "n_filters", 64))
+    activations = _ACTIVATION_BYTES_PER_FILTER_PIXEL * filters * side * side * batch_size
+    return _TRAINING_COPIES * weights + activations
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB"
