@@ -75,8 +75,8 @@ sphinx_gallery_conf = {
     # Run every example, not only plot_*.py: each one is picked up as it lands.
     "filename_pattern": r".*\.py$",
     "within_subsection_order": "gallery_order.ExampleOrder",
-    # pyplot figures, and the Figure objects skanomaly.plot returns.
-    "image_scrapers": ("matplotlib", "figure_scraper.figure_scraper"),
+    # The Figure objects skanomaly.plot returns, and pyplot figures.
+    "image_scrapers": ("figure_scraper.figure_scraper", "matplotlib"),
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,
