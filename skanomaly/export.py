@@ -159,7 +159,7 @@ def export_onnx(detector, path, *, opset=None) -> Path:
     exporter (``torch.onnx.export(..., dynamo=True)``, the default since
     PyTorch 2.9; the TorchScript-based one is deprecated), which needs the
     ``onnxscript`` package. Scores in the graph are float32 throughout,
-    so they match ``score_samples`` to about 1e-6 relative, not exactly.
+    so they match ``score_samples`` to a few 1e-6 relative, not exactly.
 
     Examples
     --------

@@ -1,9 +1,10 @@
 """ONNX export: the exported graph scores as the estimator does, in onnxruntime.
 
-Tolerances (float32 graph against the estimator's float64 output of float32
-networks): anomaly scores ``rtol=1e-4, atol=1e-6``; anomaly maps
-``rtol=1e-4, atol=1e-5``, in input units, for data of magnitude below 25
-(float32 rounding of the input itself is about 2e-6 there).
+Tolerances (a float32 graph against the estimator's float64 output of its
+float32 networks): anomaly scores ``rtol=1e-4, atol=1e-6``; anomaly maps,
+which are in input units, ``rtol=1e-4, atol=1e-6 * max|X|`` (a few float32
+roundings of the input's values). Measured: scores within 7e-6 absolute,
+4e-6 relative; maps within 9e-6 on tabular data of magnitude 25.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 SCORE_TOL = {"rtol": 1e-4, "atol": 1e-6}
-MAP_TOL = {"rtol": 1e-4, "atol": 1e-5}
+MAP_RTOL, MAP_ATOL_PER_UNIT = 1e-4, 1e-6
 
 
 def run_onnx(path, X):
@@ -42,7 +43,12 @@ def assert_scores_like_estimator(path, detector, X):
         score, anomaly_map = run_onnx(path, rows)
         assert score.shape == (len(rows),) and anomaly_map.shape == rows.shape
         np.testing.assert_allclose(score, -detector.score_samples(rows), **SCORE_TOL)
-        np.testing.assert_allclose(anomaly_map, detector.anomaly_map(rows), **MAP_TOL)
+        np.testing.assert_allclose(
+            anomaly_map,
+            detector.anomaly_map(rows),
+            rtol=MAP_RTOL,
+            atol=MAP_ATOL_PER_UNIT * np.abs(X).max(),
+        )
 
 
 @pytest.fixture(scope="module")
