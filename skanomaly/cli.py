@@ -431,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("model", metavar="MODEL")
     export.add_argument("output", metavar="OUT.onnx")
-    export.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    export.add_argument(
+        "--opset", type=int, help="ONNX opset, 18 or later (default: the exporter's)"
+    )
     export.set_defaults(func=_export)
     return parser
 

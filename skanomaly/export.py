@@ -42,6 +42,8 @@ __all__ = ["export_onnx"]
 INPUT_NAME = "X"
 OUTPUT_NAMES = ("anomaly_score", "anomaly_map")
 _EXPORTABLE = (EGBADDetector, GANomalyDetector)
+# The oldest opset torch's exporter writes these graphs in (see export_onnx).
+_MIN_OPSET = 18
 
 
 class _ScoringGraph(nn.Module):
@@ -136,7 +138,8 @@ def export_onnx(detector, path, *, opset=None) -> Path:
         the same folder first and then renamed, so a failed export never
         leaves a partial file.
     opset : int, default=None
-        ONNX opset version; ``None`` takes the exporter's default.
+        ONNX opset version, 18 or later; ``None`` takes the exporter's
+        default.
 
     Returns
     -------
@@ -147,7 +150,7 @@ def export_onnx(detector, path, *, opset=None) -> Path:
     ------
     ValueError
         For an :class:`~skanomaly.AnoGANDetector` (its score is a search,
-        not a forward pass) or an unfitted detector.
+        not a forward pass), an unfitted detector or an opset before 18.
     TypeError
         For any other object.
     ImportError
@@ -180,8 +183,10 @@ def export_onnx(detector, path, *, opset=None) -> Path:
     _check_exportable(detector)
     if opset is not None and (isinstance(opset, bool) or not isinstance(opset, Integral)):
         raise TypeError(f"opset must be an int or None, got {opset!r}")
-    if opset is not None and opset < 1:
-        raise ValueError(f"opset must be a positive int, got {opset}")
+    if opset is not None and opset < _MIN_OPSET:
+        # Older opsets go through ONNX's version converter, which fails on
+        # these graphs and leaves them at 18 without saying so.
+        raise ValueError(f"opset must be {_MIN_OPSET} or later, got {opset}")
     for module in ("onnx", "onnxscript"):
         try:
             __import__(module)

@@ -72,11 +72,12 @@ def test_tabular_ganomaly(anomaly_score, tabular, tmp_path):
 def test_tabular_egbad(tabular, tmp_path):
     X_train, X_test = tabular
     detector = fast(EGBADDetector).fit(X_train)
-    path = export_onnx(detector, str(tmp_path / "model.onnx"))
+    path = export_onnx(detector, str(tmp_path / "model.onnx"), opset=21)
     assert_scores_like_estimator(path, detector, X_test)
-    # A graph that checks itself, with the threshold of ``predict``.
+    # A valid graph in the opset asked for, with the threshold of ``predict``.
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
+    assert {entry.domain: entry.version for entry in model.opset_import}[""] == 21
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata["detector"] == "EGBADDetector"
     assert float(metadata["threshold"]) == -detector.offset_
@@ -136,6 +137,8 @@ def test_bad_arguments(tmp_path):
     detector = fast(GANomalyDetector).fit(np.random.default_rng(0).normal(size=(40, 3)))
     with pytest.raises(TypeError, match="opset"):
         export_onnx(detector, tmp_path / "model.onnx", opset="18")
+    with pytest.raises(ValueError, match="opset must be 18 or later"):
+        export_onnx(detector, tmp_path / "model.onnx", opset=17)
     assert main(["export", str(tmp_path / "missing.skan"), str(tmp_path / "m.onnx")]) == 1
     assert list(tmp_path.iterdir()) == []
 
