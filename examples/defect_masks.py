@@ -1,5 +1,8 @@
-"""Defect localisation with ground-truth masks: pixel ROC-AUC and AUPRO.
+"""
+Defect localisation with ground-truth masks
+===========================================
 
+Pixel ROC-AUC and AUPRO.
 Builds a small data set in the MVTec AD layout -- ``train/good/``,
 ``test/good/``, ``test/<defect>/`` and ``ground_truth/<defect>/*_mask.png``
 -- from Fashion-MNIST sneakers when a local copy is found, else from
@@ -45,7 +48,8 @@ rng = np.random.default_rng(0)
 n_train, n_test = (48, 12) if FAST else (300, 50)
 
 # 1. Normal images of one class, some of them with synthetic defects.
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+script = Path(globals().get("__file__", sys.argv[0])).resolve()  # sphinx-gallery: no __file__
+shared = script.parents[1].parent / "shared" / "datasets"
 if (shared / "FashionMNIST" / "raw").is_dir():
     X, y = load_fashion_mnist(shared, train=True, download=False)
     normal, source = X[y == 7], "Fashion-MNIST sneakers"

@@ -1,10 +1,13 @@
-"""Image anomaly detection on a folder of images.
+"""
+Images in a folder
+==================
 
 Builds a small image folder in the layout skanomaly reads --
 ``train/0.normal/``, ``test/0.normal/``, ``test/1.abnormal/`` -- from
 Fashion-MNIST (sneakers are normal, other clothes anomalous) when a local
 copy is found, else from scikit-learn's 8x8 digits (zeros are normal), then
-trains GANomaly on ``train/``, scores ``test/`` and writes pictures.
+trains GANomaly on ``train/``, scores ``test/`` and draws the most
+anomalous images with their reconstructions and anomaly maps.
 
 The same job from the shell::
 
@@ -12,8 +15,8 @@ The same job from the shell::
     skanomaly score model.skan DATA_DIR --output report/
 
 Run ``python examples/image_folder.py [OUTPUT_DIR]`` (default
-``image_folder_example/``); ``SKANOMALY_EXAMPLE_FAST=1`` uses a few images
-and one epoch.
+``image_folder_example/``); ``SKANOMALY_EXAMPLE_FAST=1`` uses fewer images
+and epochs, as in this page.
 """
 
 import os
@@ -26,15 +29,22 @@ from sklearn.metrics import roc_auc_score
 
 from skanomaly import GANomalyDetector
 from skanomaly.datasets import load_fashion_mnist, load_image_folder, write_image_folder
-from skanomaly.plot import plot_history, plot_score_histogram, reconstruction_grid
+from skanomaly.plot import (
+    plot_history,
+    plot_reconstructions,
+    plot_score_histogram,
+    reconstruction_grid,
+)
 
 FAST = os.environ.get("SKANOMALY_EXAMPLE_FAST") == "1"
 output = Path(sys.argv[1] if len(sys.argv) > 1 else "image_folder_example")
 rng = np.random.default_rng(0)
 n_train, n_test = (64, 20) if FAST else (500, 100)
 
-# 1. Build the folder (a real project starts here with its own images).
-shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# %%
+# Build the folder (a real project starts here with its own images).
+script = Path(globals().get("__file__", sys.argv[0])).resolve()  # sphinx-gallery: no __file__
+shared = script.parents[1].parent / "shared" / "datasets"
 if (shared / "FashionMNIST" / "raw").is_dir():
     X_train, y_train = load_fashion_mnist(shared, train=True, download=False)
     X_test, y_test = load_fashion_mnist(shared, train=False, download=False)
@@ -55,27 +65,38 @@ root = write_image_folder(
 )
 print(f"wrote {root} from {source}: {n_train} training, {2 * n_test} test images")
 
-# 2. Train on the normal images of train/.
+# %%
+# Train on the normal images of ``train/``.
 train_set = load_image_folder(root / "train")
 detector = GANomalyDetector(
-    n_epochs=1 if FAST else 15,
+    n_epochs=25 if FAST else 15,
+    batch_size=16 if FAST else 64,  # a few images: small batches, more steps
     n_filters=8 if FAST else 32,
     random_state=0,
     verbose=0 if FAST else 1,
 )
 detector.fit(train_set.images)
 
-# 3. Score test/; the class folders give the labels (1 = anomaly).
+# %%
+# Score ``test/``; the class folders give the labels (1 = anomaly).
 test_set = load_image_folder(root / "test")
 anomaly_score = -detector.score_samples(test_set.images)
 print(f"ROC-AUC on test/: {roc_auc_score(test_set.target, anomaly_score):.3f}")
 
-# 4. Pictures: the most anomalous test images with reconstructions and maps.
-top = np.argsort(-anomaly_score)[:10]
+# %%
+# The most anomalous test images: input, reconstruction and anomaly map
+# over the input (a picture file, and a figure with the scores).
+top = np.argsort(-anomaly_score)[:8]
 reconstruction_grid(detector, test_set.images[top], output / "most_anomalous.png")
-plot_score_histogram(anomaly_score, test_set.target, threshold=-detector.offset_).savefig(
-    output / "scores.png"
-)
-plot_history(detector).savefig(output / "losses.png")
+titles = [f"{anomaly_score[i]:.3g}\n{'anomaly' if test_set.target[i] else 'normal'}" for i in top]
+reconstructions = plot_reconstructions(detector, test_set.images[top], titles=titles)
+
+# %%
+# Score distribution by class, with the threshold of ``predict``, and the
+# training losses.
+scores = plot_score_histogram(anomaly_score, test_set.target, threshold=-detector.offset_)
+scores.savefig(output / "scores.png")
+losses = plot_history(detector)
+losses.savefig(output / "losses.png")
 print("most anomalous:", *(Path(test_set.paths[i]).relative_to(root) for i in top[:3]), "...")
 print(f"pictures in {output}/")

@@ -757,6 +757,39 @@ def _demo(args) -> int:
 
 
 # ----------------------------------------------------------------------
+# skanomaly export
+# ----------------------------------------------------------------------
+def _export(args) -> int:
+    from .export import export_onnx
+    from .persistence import read_metadata
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise CommandError(f"model file {path} does not exist")
+    try:
+        metadata = read_metadata(path)
+        detector = skanomaly.load(path)
+    except ValueError as exc:
+        raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
+    try:
+        written = export_onnx(detector, args.output, opset=args.opset)
+    except ImportError as exc:  # the optional extra is missing: say how to get it
+        raise CommandError(str(exc)) from exc
+    shape = detector.image_shape_ or (detector.n_features_in_,)
+    print(
+        f"Exported {type(detector).__name__} to {written}: input 'X', float32 of shape "
+        f"(n, {', '.join(str(s) for s in shape)}); outputs 'anomaly_score' (n,) and "
+        f"'anomaly_map' (shape of X); outlier when anomaly_score > {-detector.offset_:.6g}"
+    )
+    if metadata.get("format") == MODEL_FORMAT:
+        print(
+            "Feed it images as skanomaly train read them: values in [0, 1], "
+            f"{'grey' if shape[0] == 1 else 'RGB'}, {_shape_text(shape[1:])} pixels."
+        )
+    return 0
+
+
+# ----------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------
 def _add_class_flags(parser) -> None:
@@ -918,6 +951,22 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_class_flags(score)
     score.set_defaults(func=_score)
+
+    export = commands.add_parser(
+        "export",
+        help="export a trained model to ONNX",
+        description="Write MODEL (a GANomaly or EGBAD model file) as an ONNX graph that takes "
+        "raw float32 input, scales it inside and returns the anomaly score (higher = more "
+        "abnormal) and the anomaly map, for any batch size. Needs onnx and onnxscript (the "
+        "'export' extra of skanomaly). AnoGAN models cannot be exported: their score is a "
+        "search, not a forward pass.",
+    )
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("output", metavar="OUT.onnx")
+    export.add_argument(
+        "--opset", type=int, help="ONNX opset, 18 or later (default: the exporter's)"
+    )
+    export.set_defaults(func=_export)
     return parser
 
 
