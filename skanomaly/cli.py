@@ -830,7 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
         "anomalous test images. About a minute per detector on two idle CPU cores.",
     )
     demo.add_argument("--output", default="skanomaly-demo", help="folder for the pictures")
-    demo.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
+    demo.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     demo.add_argument("--digit", type=int, default=0, choices=range(10), help="the normal digit")
     demo.add_argument("--detectors", nargs="+", choices=names, help="default: all")
     demo.add_argument("--n-filters", type=int, default=32, help="conv width (default 32)")
