@@ -450,7 +450,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         range over 1.349, a standard deviation for Gaussian data), and then
         standardised. One glitch row at 1e4 among normal rows would
         otherwise set the standard deviation by itself and squash every
-        normal row onto zero; clipped, it is one more extreme row.
+        normal row onto zero; clipped, it is one more extreme row. The
+        networks train on the clipped rows; rows are scored unclipped.
         """
         if self.image_shape_ is None:
             # Statistics of X / magnitude: finite values near the float64 limit
@@ -471,10 +472,15 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
         self.scale_ = scale
 
-    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        """Scaled float32 tensor in the networks' layout (rows or images)."""
+    def _to_tensor(self, X: np.ndarray, *, clip_to_bounds: bool = False) -> torch.Tensor:
+        """Scaled float32 tensor in the networks' layout (rows or images).
+
+        ``clip_to_bounds`` (training data only) clips tabular rows to
+        ``input_bounds_``; rows to score are not clipped, so that an outlier
+        far beyond the training data keeps its distance.
+        """
         bounds = getattr(self, "input_bounds_", None)  # None for images
-        if bounds is not None:
+        if clip_to_bounds and bounds is not None:
             X = np.clip(X, bounds[0], bounds[1])
         with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
             scaled = (X - self.shift_) / self.scale_
@@ -580,7 +586,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_epochs_ = self._resolve_n_epochs(len(X))
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
-        data = self._to_tensor(X)
+        data = self._to_tensor(X, clip_to_bounds=True)
         validation = None
         if self.early_stopping:
             data, validation = self._split_validation(data, random_state)
@@ -591,7 +597,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
                 module.to(self.device_)
             self.history_ = self._train(data, validation)
             self._fit_score_scale(data)
-        scores = self._score_tensor(data)
+        # Every training row (validation rows too), as score_samples scores it.
+        scores = self._score_tensor(X)
         if not np.all(np.isfinite(scores)):
             raise FloatingPointError(
                 "training produced non-finite anomaly scores on the training data; "

@@ -66,6 +66,8 @@ def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):
     assert detector.n_epochs_trained_ == 4 == len(detector.history_["val_loss"])
     assert detector.best_epoch_ == 1 + int(np.argmin(detector.history_["val_loss"]))
     assert all(len(v) == 4 for v in detector.history_.values())
+    # The threshold and the training scores cover every row, held out or not.
+    np.testing.assert_array_equal(detector._training_anomaly_scores_, -detector.score_samples(X))
 
 
 def test_early_stopping_runs_to_the_end_while_improving(blobs):
@@ -195,3 +197,19 @@ def test_scores_and_maps_in_one_pass(detector_class, digits_images, monkeypatch)
     np.testing.assert_allclose(maps, expected[1], rtol=1e-12, atol=1e-12)
     if detector_class.__name__ == "AnoGANDetector":
         assert len(calls) == 1  # one chunk, searched once for both
+
+
+def test_rows_beyond_the_training_bounds_are_scored_unclipped(detector_class, blobs):
+    # Training rows are clipped to input_bounds_ (a glitch row cannot
+    # dominate the scaling); rows to score are not, or every outlier beyond
+    # the bounds would score like a row on them.
+    # The reconstruction residual, the term that grows with the distance.
+    residual_only = (
+        {"disc_weight": 0.0}
+        if "disc_weight" in detector_class._get_param_names()
+        else {"anomaly_score": "reconstruction"}
+    )
+    detector = fast(detector_class, n_epochs=10, **residual_only).fit(blobs[0])
+    high = detector.input_bounds_[1]
+    scores = -detector.score_samples(np.vstack([high, 3 * high, 10 * high]))
+    assert scores[0] < scores[1] < scores[2]
