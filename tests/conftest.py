@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,31 @@ def shared_dataset(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared exists only on the developers' machines)")
     return path
+
+
+# ``skanomaly`` command lines that train a model in about a second.
+TINY_CLI = ["--epochs", "1", "--n-filters", "4", "--batch-size", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model_file(data_dir):
+    """A GANomaly model trained by the command on the test module's ``data_dir``."""
+    from skanomaly.cli import main
+
+    path = data_dir.parent / "model.skan"
+    argv = ["train", str(data_dir), "--detector", "ganomaly", "--output", str(path), *TINY_CLI]
+    assert main(argv) == 0
+    return path
+
+
+def fails_with_one_line(capsys, argv, pattern):
+    """Run the command: exit status 1, one error line matching ``pattern``; return stdout."""
+    from skanomaly.cli import main
+
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 1, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("skanomaly: error: ") and "Traceback" not in err, err
+    assert re.search(pattern, err), err
+    return out

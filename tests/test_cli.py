@@ -28,8 +28,7 @@ from skanomaly.metrics import aupro, pixel_roc_auc
 from skanomaly.persistence import read_metadata
 from skanomaly.plot import MASK_COLOUR
 
-# Fast settings: a model trains in about a second.
-TINY = ["--epochs", "1", "--n-filters", "4", "--batch-size", "8", "--quiet"]
+from .conftest import TINY_CLI, fails_with_one_line
 
 
 def _blobs(rng, n, bright):
@@ -48,25 +47,6 @@ def data_dir(tmp_path_factory):
     return write_image_folder(
         tmp_path_factory.mktemp("cli") / "data", _blobs(rng, 24, True), X_test, y_test
     )
-
-
-@pytest.fixture(scope="module")
-def model_file(data_dir):
-    path = data_dir.parent / "model.skan"
-    assert (
-        main(["train", str(data_dir), "--detector", "ganomaly", "--output", str(path), *TINY]) == 0
-    )
-    return path
-
-
-def _fails_with_one_line(capsys, argv, pattern):
-    status = main(argv)
-    err = capsys.readouterr().err
-    assert status == 1
-    assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("skanomaly: error: ")
-    assert "Traceback" not in err
-    assert re.search(pattern, err), err
 
 
 def test_detectors_mapping_lists_the_exported_detectors():
@@ -134,7 +114,7 @@ def test_score_flat_folder_without_labels(model_file, data_dir, tmp_path, capsys
 def test_train_with_resize_is_repeated_at_scoring(data_dir, tmp_path, capsys):
     model = tmp_path / "resized.skan"
     argv = ["train", str(data_dir), "--detector", "ganomaly", "--output", str(model)]
-    assert main([*argv, "--image-size", "12x10", *TINY]) == 0
+    assert main([*argv, "--image-size", "12x10", *TINY_CLI]) == 0
     assert load_model(model)["image_size"] == (12, 10)
     assert skanomaly.load(model).image_shape_ == (1, 12, 10)
     assert main(["score", str(model), str(data_dir), "--output", str(tmp_path / "r")]) == 0
@@ -167,10 +147,10 @@ def test_python_dash_m_skanomaly():
 # ----------------------------------------------------------------------
 def test_error_missing_folder(model_file, tmp_path, capsys):
     missing = str(tmp_path / "nope")
-    _fails_with_one_line(
+    fails_with_one_line(
         capsys, ["train", missing, "--detector", "ganomaly", "--output", "m"], "does not exist"
     )
-    _fails_with_one_line(
+    fails_with_one_line(
         capsys, ["score", str(model_file), missing, "--output", str(tmp_path)], "does not exist"
     )
 
@@ -178,10 +158,10 @@ def test_error_missing_folder(model_file, tmp_path, capsys):
 def test_error_empty_folder(tmp_path, capsys):
     (tmp_path / "train" / "good").mkdir(parents=True)
     argv = ["train", str(tmp_path), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
-    _fails_with_one_line(capsys, argv, "good")
+    fails_with_one_line(capsys, argv, "good")
     (tmp_path / "flat").mkdir()
     argv[1] = str(tmp_path / "flat")
-    _fails_with_one_line(capsys, argv, "no images in")
+    fails_with_one_line(capsys, argv, "no images in")
 
 
 def test_error_unreadable_image(data_dir, tmp_path, capsys):
@@ -190,7 +170,7 @@ def test_error_unreadable_image(data_dir, tmp_path, capsys):
     Image.new("L", (8, 8)).save(folder / "ok.png")
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     argv = ["train", str(folder), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
-    _fails_with_one_line(capsys, argv, r"cannot read image .*corrupt\.png")
+    fails_with_one_line(capsys, argv, r"cannot read image .*corrupt\.png")
 
 
 @pytest.mark.parametrize("content", ["text", "pickled dict", "pickled model", "tabular model"])
@@ -208,12 +188,12 @@ def test_error_not_a_skanomaly_model(content, data_dir, tmp_path, capsys):
         else:
             skanomaly.save(detector, path)
     argv = ["score", str(path), str(data_dir), "--output", str(tmp_path / "r")]
-    _fails_with_one_line(capsys, argv, "not a skanomaly model|tabular data")
+    fails_with_one_line(capsys, argv, "not a skanomaly model|tabular data")
 
 
 def test_error_missing_model_file(data_dir, tmp_path, capsys):
     argv = ["score", str(tmp_path / "none.skan"), str(data_dir), "--output", str(tmp_path)]
-    _fails_with_one_line(capsys, argv, "model file .* does not exist")
+    fails_with_one_line(capsys, argv, "model file .* does not exist")
 
 
 def test_error_image_size_mismatch(model_file, tmp_path, capsys):
@@ -222,7 +202,7 @@ def test_error_image_size_mismatch(model_file, tmp_path, capsys):
     for i in range(2):
         Image.new("L", (16, 16), 50 * i).save(folder / f"{i}.png")
     argv = ["score", str(model_file), str(folder), "--output", str(tmp_path / "r")]
-    _fails_with_one_line(capsys, argv, r"image size mismatch: .* 16x16 .* 8x8")
+    fails_with_one_line(capsys, argv, r"image size mismatch: .* 16x16 .* 8x8")
 
 
 def test_error_mixed_sizes_and_bad_parameters(tmp_path, capsys):
@@ -231,8 +211,8 @@ def test_error_mixed_sizes_and_bad_parameters(tmp_path, capsys):
     Image.new("L", (8, 8)).save(folder / "a.png")
     Image.new("L", (10, 8)).save(folder / "b.png")
     argv = ["train", str(folder), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
-    _fails_with_one_line(capsys, argv, "differ in size")
-    _fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "--epochs must be")
+    fails_with_one_line(capsys, argv, "differ in size")
+    fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "--epochs must be")
 
 
 def test_traceback_flag_shows_the_exception(tmp_path):
@@ -269,7 +249,7 @@ def mvtec_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mvtec_model(mvtec_dir):
     path = mvtec_dir.parent / "model.skan"
-    argv = ["train", str(mvtec_dir), "--detector", "ganomaly", "--output", str(path), *TINY]
+    argv = ["train", str(mvtec_dir), "--detector", "ganomaly", "--output", str(path), *TINY_CLI]
     assert main(argv) == 0
     return path
 
@@ -428,14 +408,14 @@ def test_score_batch_size_does_not_change_scores(model_file, data_dir, tmp_path,
 
 def test_score_device_error_names_the_flag(model_file, data_dir, tmp_path, capsys):
     argv = ["score", str(model_file), str(data_dir), "--output", str(tmp_path)]
-    _fails_with_one_line(capsys, [*argv, "--device", "nonsense"], r"--device.*'nonsense'")
+    fails_with_one_line(capsys, [*argv, "--device", "nonsense"], r"--device.*'nonsense'")
 
 
 # ----------------------------------------------------------------------
 # train: learning rate, detector options, early stopping; errors name flags
 # ----------------------------------------------------------------------
 def _train_argv(data_dir, path, detector="ganomaly"):
-    return ["train", str(data_dir), "--detector", detector, "--output", str(path), *TINY]
+    return ["train", str(data_dir), "--detector", detector, "--output", str(path), *TINY_CLI]
 
 
 def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
@@ -477,7 +457,7 @@ def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
 )  # fmt: skip
 def test_train_errors_name_the_flag(detector, extra, message, data_dir, tmp_path, capsys):
     argv = [*_train_argv(data_dir, tmp_path / "m.skan", detector), *extra]
-    _fails_with_one_line(capsys, argv, message)
+    fails_with_one_line(capsys, argv, message)
     assert not (tmp_path / "m.skan").exists()
 
 

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import os
-import re
 import shutil
 import zipfile
 
@@ -19,9 +18,7 @@ from skanomaly import GANomalyDetector
 from skanomaly.cli import main
 from skanomaly.datasets import write_image_folder
 
-from .conftest import fast
-
-TINY = ["--epochs", "1", "--n-filters", "4", "--batch-size", "8", "--quiet"]
+from .conftest import TINY_CLI, fails_with_one_line, fast
 
 
 @pytest.fixture(scope="module")
@@ -33,24 +30,6 @@ def data_dir(tmp_path_factory):
     )
 
 
-@pytest.fixture(scope="module")
-def model_file(data_dir):
-    path = data_dir.parent / "model.skan"
-    assert (
-        main(["train", str(data_dir), "--detector", "ganomaly", "--output", str(path), *TINY]) == 0
-    )
-    return path
-
-
-def _fails(capsys, argv, pattern):
-    status = main(argv)
-    out, err = capsys.readouterr()
-    assert status == 1, err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("skanomaly: error: "), err
-    assert re.search(pattern, err), err
-    return out
-
-
 def _train(data_dir, output, *extra):
     return [
         "train",
@@ -59,7 +38,7 @@ def _train(data_dir, output, *extra):
         "ganomaly",
         "--output",
         str(output),
-        *TINY,
+        *TINY_CLI,
         *extra,
     ]
 
@@ -76,15 +55,19 @@ def _train(data_dir, output, *extra):
     ],
 )
 def test_train_flags_are_named_and_checked_first(extra, pattern, data_dir, tmp_path, capsys):
-    out = _fails(capsys, _train(data_dir, tmp_path / "m.skan", *extra), pattern)
+    out = fails_with_one_line(capsys, _train(data_dir, tmp_path / "m.skan", *extra), pattern)
     assert "Training" not in out
 
 
 def test_unwritable_output_is_reported_before_training(data_dir, tmp_path, capsys):
     (tmp_path / "file").write_text("a file, not a folder")
-    out = _fails(capsys, _train(data_dir, tmp_path / "file" / "m.skan"), "cannot write the model")
+    out = fails_with_one_line(
+        capsys, _train(data_dir, tmp_path / "file" / "m.skan"), "cannot write the model"
+    )
     assert "Training" not in out
-    out = _fails(capsys, _train(data_dir, tmp_path), "is a folder; give the model file's name")
+    out = fails_with_one_line(
+        capsys, _train(data_dir, tmp_path), "is a folder; give the model file's name"
+    )
     assert "Training" not in out
 
 
@@ -92,7 +75,7 @@ def test_unwritable_output_is_reported_before_training(data_dir, tmp_path, capsy
 def test_top_k_is_checked_before_scoring(top_k, model_file, data_dir, tmp_path, capsys):
     report = tmp_path / "report"
     argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--top-k", top_k]
-    out = _fails(capsys, argv, f"--top-k must be at least 1, got {top_k}")
+    out = fails_with_one_line(capsys, argv, f"--top-k must be at least 1, got {top_k}")
     assert "Scored" not in out and not report.exists()
 
 
@@ -101,14 +84,14 @@ def test_unwritable_report_folder_is_reported_before_scoring(
 ):
     (tmp_path / "file").write_text("x")
     argv = ["score", str(model_file), str(data_dir), "--output", str(tmp_path / "file" / "r")]
-    out = _fails(capsys, argv, "cannot write the report")
+    out = fails_with_one_line(capsys, argv, "cannot write the report")
     assert "Scored" not in out
 
 
 @pytest.mark.parametrize("n_images", ["0", "-2"])
 def test_demo_n_images_is_checked(n_images, tmp_path, capsys):
     argv = ["demo", "--n-images", n_images, "--output", str(tmp_path / "d"), "--epochs", "1"]
-    out = _fails(capsys, argv, "--n-images must be in \\[1, 20\\]")
+    out = fails_with_one_line(capsys, argv, "--n-images must be in \\[1, 20\\]")
     assert "training on" not in out
 
 
@@ -153,7 +136,9 @@ def test_ok_ng_folders_and_class_flags(model_file, tmp_path, capsys):
     assert truth == {"NG": "1", "OK": "0", "sample": "0"}
     assert main([*args, "--anomalous-class", "sample"]) == 0
     capsys.readouterr()
-    _fails(capsys, [*args, "--normal-class", "missing"], "normal class 'missing' is not a class")
+    fails_with_one_line(
+        capsys, [*args, "--normal-class", "missing"], "normal class 'missing' is not a class"
+    )
 
 
 def _retouch(path, new_path, *, metadata=None, fitted=None):
@@ -172,13 +157,13 @@ def _retouch(path, new_path, *, metadata=None, fitted=None):
 
 def test_crafted_metadata_and_nan_models_are_refused(model_file, data_dir, tmp_path, capsys):
     big = _retouch(model_file, tmp_path / "big.skan", metadata={"image_size": [30000, 30000]})
-    _fails(
+    fails_with_one_line(
         capsys,
         ["score", str(big), str(data_dir), "--output", str(tmp_path / "r")],
         "image_size \\[30000, 30000\\] in its metadata, but the model takes 8x8",
     )
     nan = _retouch(model_file, tmp_path / "nan.skan", fitted={"offset_": {"float": "nan"}})
-    out = _fails(
+    out = fails_with_one_line(
         capsys,
         ["score", str(nan), str(data_dir), "--output", str(tmp_path / "r")],
         "offset_ is nan",
@@ -189,7 +174,9 @@ def test_crafted_metadata_and_nan_models_are_refused(model_file, data_dir, tmp_p
 def test_damaged_model_file_is_one_line(model_file, data_dir, tmp_path, capsys):
     cut = tmp_path / "cut.skan"
     cut.write_bytes(model_file.read_bytes()[:1085])
-    _fails(capsys, ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")], "damaged")
+    fails_with_one_line(
+        capsys, ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")], "damaged"
+    )
 
 
 def test_huge_and_padded_images_are_refused_before_training(tmp_path, capsys):
@@ -197,7 +184,7 @@ def test_huge_and_padded_images_are_refused_before_training(tmp_path, capsys):
     strip.mkdir()
     for i in range(2):
         Image.new("L", (4096, 8), 40 * i).save(strip / f"{i}.png")
-    out = _fails(
+    out = fails_with_one_line(
         capsys,
         _train(strip, tmp_path / "m.skan", "--n-filters", "64"),
         r"8x4096 pixels are padded to 4096x4096 .* GiB.*--image-size",
@@ -227,4 +214,6 @@ def test_huge_image_is_one_line_even_with_image_size(tmp_path, capsys):
     folder.mkdir()
     _png(folder / "big.png", np.zeros((1, 1)), width=20000, height=20000, data=b"")
     argv = _train(folder, tmp_path / "m.skan", "--image-size", "32")
-    _fails(capsys, argv, "big.png is larger than skanomaly reads .* downscale it first")
+    fails_with_one_line(
+        capsys, argv, "big.png is larger than skanomaly reads .* downscale it first"
+    )
