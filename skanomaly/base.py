@@ -305,9 +305,6 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _end_epoch(self, losses: dict[str, torch.Tensor]) -> None:
         """Called after each epoch with the losses of its last step."""
 
-    def _end_training(self) -> None:
-        """Called once training stops, before batch-norm calibration."""
-
     def _fit_score_scale(self, data: torch.Tensor) -> None:
         """Called after training and calibration, with the scaled training data.
 
@@ -346,18 +343,11 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     def _networks(self) -> dict[str, nn.Module]:
         return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
 
-    def _network_namespace(self, dtype: torch.dtype = torch.float32) -> SimpleNamespace:
-        """The networks by name without the trailing underscore, in ``eval()`` mode.
-
-        For a dtype other than float32, eval copies in that dtype, made once
-        per call: the fitted networks themselves are never changed.
-        """
-        nets = {}
-        for name, module in self._networks().items():
-            if dtype != torch.float32:
-                module = copy.deepcopy(module).to(dtype)
-            nets[name.rstrip("_")] = module.eval()
-        return SimpleNamespace(**nets)
+    def _network_namespace(self) -> SimpleNamespace:
+        """The networks by name without the trailing underscore, in ``eval()`` mode."""
+        return SimpleNamespace(
+            **{name.rstrip("_"): module.eval() for name, module in self._networks().items()}
+        )
 
     # ------------------------------------------------------------------
     # Input handling.
@@ -688,7 +678,6 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             for name, module in self._networks().items():
                 module.load_state_dict(best_state[name])
         self.n_epochs_trained_ = epoch + 1
-        self._end_training()
         self._calibrate_batch_norm(data)
         return history
 
@@ -766,9 +755,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Scoring.
     # ------------------------------------------------------------------
-    # dtype the networks score in, and whether scoring needs autograd (a
-    # latent search does); otherwise it runs in inference mode.
-    _score_dtype = torch.float32
+    # Whether scoring needs autograd (a latent search does); otherwise it
+    # runs in inference mode.
     _score_needs_grad = False
 
     def _score_batch_rows(self) -> int:
@@ -796,18 +784,29 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             n_rows = len(part)
             if n_rows < size:
                 part = torch.cat([part, part.new_zeros((size - n_rows, *part.shape[1:]))])
-            yield part.to(self.device_, self._score_dtype), n_rows
+            yield part.to(self.device_), n_rows
+
+    def _per_chunk(self, data: torch.Tensor | np.ndarray, hook) -> list:
+        """``hook(nets, chunk)`` on every fixed-size chunk, cut back to its real rows.
+
+        ``hook`` returns a tensor or a tuple of tensors; the networks are in
+        ``eval()`` mode, with no gradient (inference mode unless the
+        detector's score needs autograd for a search).
+        """
+        with torch.inference_mode(not self._score_needs_grad), self._threads():
+            nets = self._network_namespace()
+            with torch.no_grad():
+                parts = []
+                for x, n in self._chunks(data):
+                    out = hook(nets, x)
+                    parts.append(
+                        tuple(t[:n].detach() for t in out) if isinstance(out, tuple) else out[:n]
+                    )
+        return parts
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        with torch.inference_mode(not self._score_needs_grad), self._threads():
-            nets = self._network_namespace(self._score_dtype)
-            with torch.no_grad():
-                parts = [
-                    self._anomaly_score(nets, x)[:n].detach().double().cpu()
-                    for x, n in self._chunks(data)
-                ]
-        return torch.cat(parts).numpy()
+        return torch.cat(self._per_chunk(data, self._anomaly_score)).double().cpu().numpy()
 
     def score_samples(self, X):
         """Normality score of each sample: the negated anomaly score.
@@ -875,11 +874,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(not self._score_needs_grad), self._threads():
-            nets = self._network_namespace(self._score_dtype)
-            with torch.no_grad():
-                parts = [self._reconstruct(nets, x)[:n].detach() for x, n in self._chunks(X)]
-        return self._from_tensor(torch.cat(parts))
+        return self._from_tensor(torch.cat(self._per_chunk(X, self._reconstruct)))
 
     def anomaly_map(self, X):
         """Per-feature / per-pixel absolute residual ``|x - reconstruct(x)|``.
@@ -905,15 +900,11 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X, shape = self._validate_input(X, reset=False)
-        with torch.inference_mode(not self._score_needs_grad), self._threads():
-            nets = self._network_namespace(self._score_dtype)
-            with torch.no_grad():
-                parts = [
-                    [t[:n].detach() for t in self._score_and_reconstruct(nets, x)]
-                    for x, n in self._chunks(X)
-                ]
-        scores = torch.cat([score for score, _ in parts]).double().cpu().numpy()
-        reconstruction = self._from_tensor(torch.cat([rec for _, rec in parts]))
+        scores, reconstructions = zip(
+            *self._per_chunk(X, self._score_and_reconstruct), strict=True
+        )
+        scores = torch.cat(scores).double().cpu().numpy()
+        reconstruction = self._from_tensor(torch.cat(reconstructions))
         return scores, np.abs(X - reconstruction).reshape(shape)
 
     # ------------------------------------------------------------------

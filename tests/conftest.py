@@ -74,15 +74,20 @@ def shared_dataset(*parts: str) -> Path:
 TINY_CLI = ["--epochs", "1", "--n-filters", "4", "--batch-size", "8", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def model_file(data_dir):
-    """A GANomaly model trained by the command on the test module's ``data_dir``."""
+def train_with_cli(data_dir):
+    """A GANomaly model file trained by the command on ``data_dir``, beside it."""
     from skanomaly.cli import main
 
     path = data_dir.parent / "model.skan"
     argv = ["train", str(data_dir), "--detector", "ganomaly", "--output", str(path), *TINY_CLI]
     assert main(argv) == 0
     return path
+
+
+@pytest.fixture(scope="module")
+def model_file(data_dir):
+    """A GANomaly model trained by the command on the test module's ``data_dir``."""
+    return train_with_cli(data_dir)
 
 
 def fails_with_one_line(capsys, argv, pattern):

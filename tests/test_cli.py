@@ -28,7 +28,7 @@ from skanomaly.metrics import aupro, pixel_roc_auc
 from skanomaly.persistence import read_metadata
 from skanomaly.plot import MASK_COLOUR
 
-from .conftest import TINY_CLI, fails_with_one_line
+from .conftest import TINY_CLI, fails_with_one_line, train_with_cli
 
 
 def _blobs(rng, n, bright):
@@ -248,10 +248,7 @@ def mvtec_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mvtec_model(mvtec_dir):
-    path = mvtec_dir.parent / "model.skan"
-    argv = ["train", str(mvtec_dir), "--detector", "ganomaly", "--output", str(path), *TINY_CLI]
-    assert main(argv) == 0
-    return path
+    return train_with_cli(mvtec_dir)
 
 
 def _scores_csv(report):
