@@ -8,37 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from protocols import IMAGE_SETS, Profile
+from runner import contenders
 
-CSV_FIELDS = (
-    "part",
-    "dataset",
-    "normal_class",
-    "class_name",
-    "seed",
-    "detector",
-    "family",
-    "n_train",
-    "n_test",
-    "roc_auc",
-    "average_precision",
-    "fit_s",
-    "score_s",
-    "status",
-    "params",
-)
-# skanomaly's detectors first, then the others, whatever order they ran in.
-ORDER = (
-    "AnoGAN (skanomaly)",
-    "EGBAD (skanomaly)",
-    "GANomaly (skanomaly)",
-    "GANomaly-rec (skanomaly)",
-    "AnoGAN (PyOD)",
-    "ALAD (PyOD)",
-    "AutoEncoder (PyOD)",
-    "IForest (PyOD)",
-    "ECOD (PyOD)",
-    "IsolationForest (sklearn)",
-    "L1 to median (trivial)",
+CSV_FIELDS = tuple(
+    "part dataset normal_class class_name seed detector family n_train n_test "
+    "roc_auc average_precision fit_s score_s status params".split()
 )
 
 
@@ -75,7 +49,8 @@ def _mean(values) -> float:
 
 
 def _detectors(rows) -> list[str]:
-    rank = {name: i for i, name in enumerate(ORDER)}
+    """Detector names in the order of ``runner.contenders()``, whatever order they ran in."""
+    rank = {c.name: i for i, c in enumerate(contenders())}
     return sorted(dict.fromkeys(r["detector"] for r in rows), key=lambda d: rank.get(d, len(rank)))
 
 
