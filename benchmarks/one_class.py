@@ -35,6 +35,8 @@ def _data(args):
         order = np.random.default_rng(args.seed).permutation(len(X))
         half = len(X) // 2
         return X[order[:half]], y[order[:half]], X[order[half:]], y[order[half:]]
+    if not (args.data_dir / "FashionMNIST" / "raw").is_dir():
+        raise SystemExit(f"fashion_mnist: no FashionMNIST/raw under {args.data_dir} (--data-dir)")
     X_train, y_train = load_fashion_mnist(args.data_dir, train=True, download=False)
     X_test, y_test = load_fashion_mnist(args.data_dir, train=False, download=False)
     X_train = np.asarray(X_train, dtype=np.float32).reshape(-1, 1, 28, 28)
