@@ -65,10 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-# Benchmark the checkout this script lives in, whatever else is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector  # noqa: E402
+from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 
 DETECTORS = {"AnoGAN": AnoGANDetector, "EGBAD": EGBADDetector, "GANomaly": GANomalyDetector}
 BACKBONES = ("mlp", "dcgan")
