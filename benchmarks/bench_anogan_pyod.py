@@ -83,16 +83,25 @@ def load(name: str, data_dir: Path, shuttle_rows: int, max_rows: int = 0):
     return X, y
 
 
-def contenders(device: str, quick: bool) -> dict:
-    """Name -> ``make(seed)`` of each detector: the defaults, or tiny settings."""
+def contenders(device: str, quick: bool, variants=()) -> dict:
+    """Name -> ``make(seed)`` of each detector: the defaults, or tiny settings.
+
+    ``variants`` are extra skanomaly settings (dicts of parameters), each
+    run beside the defaults as ``AnoGAN (skanomaly, name=value)``.
+    """
     from pyod.models.anogan import AnoGAN
 
     ours = {"n_epochs": 2, "latent_steps": 5} if quick else {}
     pyod = {"epochs": 2, "epochs_query": 2} if quick else {}
-    return {
-        OURS: lambda seed: AnoGANDetector(**ours, random_state=seed, device=device),
-        PYOD: lambda seed: AnoGAN(**pyod, device=device),
-    }
+
+    def make_ours(params):
+        return lambda seed: AnoGANDetector(**{**ours, **params}, random_state=seed, device=device)
+
+    makers = {OURS: make_ours({}), PYOD: lambda seed: AnoGAN(**pyod, device=device)}
+    for params in variants:
+        label = ", ".join(f"{k}={v}" for k, v in params.items())
+        makers[f"AnoGAN (skanomaly, {label})"] = make_ours(params)
+    return makers
 
 
 def fit_and_score(name: str, make, seed: int, X_train, X_test):
@@ -108,7 +117,7 @@ def fit_and_score(name: str, make, seed: int, X_train, X_test):
         detector.fit(X_train)
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        if name == OURS:
+        if name != PYOD:
             scores = -detector.score_samples(X_test)
         else:
             scores = detector.decision_function(X_test)
@@ -144,7 +153,9 @@ def summary(rows: list[dict], names) -> list[dict]:
             own = [r for r in chosen if r["detector"] == name]
             entry[f"{name} ROC-AUC"] = _mean([r["roc_auc"] for r in own])
             entry[f"{name} s"] = sum(r["fit_s"] + r["score_s"] for r in own)
-        entry["speed ratio"] = entry[f"{PYOD} s"] / entry[f"{OURS} s"]
+        for name in names:
+            if name != PYOD:
+                entry[f"speed ratio {name}"] = entry[f"{PYOD} s"] / entry[f"{name} s"]
         out.append(entry)
     return out
 
@@ -163,6 +174,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--quick", action="store_true", help="tiny settings, not the defaults")
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE[,NAME=VALUE]",
+        help="extra skanomaly AnoGAN settings run beside the defaults, e.g. latent_steps=0",
+    )
     args = parser.parse_args(argv)
     args.data_dir = get_data_home(args.data_dir)
 
@@ -171,7 +189,11 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    makers = contenders(device, args.quick)
+    variants = [
+        {k: json.loads(v) for k, v in (item.split("=", 1) for item in spec.split(","))}
+        for spec in args.variant
+    ]
+    makers = contenders(device, args.quick, variants)
     start_load = load_average()
     print(
         "bench_anogan_pyod"
@@ -227,17 +249,24 @@ def main(argv=None) -> dict:
 
     table = summary(rows, makers)
     print(f"\nfit + score seconds (summed over {args.seeds} seed(s)) and mean ROC-AUC")
-    print(
-        f"| data set | train rows | {OURS} ROC-AUC | {PYOD} ROC-AUC | "
-        f"{OURS} s | {PYOD} s | speed ratio |"
+    ours = [name for name in makers if name != PYOD]
+    columns = (
+        [f"{name} ROC-AUC" for name in makers]
+        + [f"{name} s" for name in makers]
+        + [f"speed ratio {name}" for name in ours]
     )
-    print("|---|---|---|---|---|---|---|")
+    print("| data set | train rows | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for e in table:
-        print(
-            f"| {e['dataset']} | {e['n_train']} | {e[f'{OURS} ROC-AUC']:.3f} | "
-            f"{e[f'{PYOD} ROC-AUC']:.3f} | {e[f'{OURS} s']:.1f} | {e[f'{PYOD} s']:.1f} | "
-            f"{e['speed ratio']:.1f}x |"
-        )
+        cells = [
+            f"{e[c]:.1f}x"
+            if c.startswith("speed")
+            else f"{e[c]:.1f}"
+            if c.endswith(" s")
+            else f"{e[c]:.3f}"
+            for c in columns
+        ]
+        print(f"| {e['dataset']} | {e['n_train']} | " + " | ".join(cells) + " |")
     end_load = load_average()
     print(f"\nload average at end (1, 5, 15 min): {end_load}")
     results = {
