@@ -1,0 +1,25 @@
+"""benchmarks/bench_default_fit.py keeps running: its --quick mode on real Fashion-MNIST."""
+
+import json
+
+import bench_default_fit as bench
+import pytest
+
+
+def test_quick_run_times_every_detector_against_the_autoencoder(tmp_path, data_dir):
+    if not (data_dir / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"Fashion-MNIST not found under {data_dir}")
+    out = tmp_path / "fit.json"
+    results = bench.main(["--quick", "--data-dir", str(data_dir), "--json", str(out)])
+    rows = results["rows"]
+    assert [row["detector"] for row in rows] == [bench.GANOMALY, bench.AUTOENCODER, bench.FOREST]
+    autoencoder = rows[1]
+    for row in rows:
+        assert row["times_autoencoder"] == pytest.approx(row["fit_s"] / autoencoder["fit_s"])
+        assert 0.0 <= row["roc_auc"] <= 1.0
+    assert json.loads(out.read_text())["rows"] == rows
+
+
+def test_missing_data_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="Fashion-MNIST not found"):
+        bench.main(["--data-dir", str(tmp_path)])
