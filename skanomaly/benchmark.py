@@ -481,7 +481,7 @@ def run_benchmark(
     from pyod.utils.utility import standardizer
     from sklearn.model_selection import train_test_split
 
-    from .base import resolve_device
+    from ._runtime import resolve_device
 
     device = resolve_device(device)
     data_dir = Path(data_dir)
@@ -1137,7 +1137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args, argv) -> int:
-    from .base import resolve_device
+    from ._runtime import resolve_device
 
     device = resolve_device(args.device)
     name = args.profile or (
