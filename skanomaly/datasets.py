@@ -994,7 +994,7 @@ def _paste_patch(stack: np.ndarray, i: int, rng) -> tuple[np.ndarray, np.ndarray
 # One-class protocols
 # ----------------------------------------------------------------------
 def one_class_split(X_train, y_train, X_test, y_test, normal_class):
-    """One class normal, all others anomalous (SPEC §4 image protocol).
+    """One class normal, all others anomalous: the one-class protocol for images.
 
     Train on the training images of ``normal_class`` only; test on the whole
     test split, labelled ``0`` for ``normal_class`` and ``1`` otherwise. The
