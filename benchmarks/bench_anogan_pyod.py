@@ -167,7 +167,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
     args = parser.parse_args(argv)
 
-    from skanomaly.base import resolve_device
+    from skanomaly._runtime import resolve_device
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
