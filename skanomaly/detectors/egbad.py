@@ -232,7 +232,7 @@ class EGBADDetector(BaseGANDetector):
                 "training data as less normal than shuffled copies of it: it is "
                 "dropped (disc_weight_ = 0), the score is the reconstruction residual.",
                 InvertedScoreTermWarning,
-                stacklevel=4,
+                stacklevel=6,  # the caller of fit
             )
             self.disc_weight_ = 0.0
 
