@@ -16,9 +16,10 @@ on 64 training rows), and the load average is printed beside the times.
 The table gives fit + score seconds and ROC-AUC for each, and the speed
 ratio (PyOD's time over skanomaly's), per data set and in total.
 
-Run it on an otherwise idle machine, from the repository root (with
-``../shared/datasets`` beside the checkout, or ``--data-dir``; sets whose
-files are absent are skipped, with a line saying so)::
+Run it on an otherwise idle machine, from the repository root. The ODDS
+files are read from ``--data-dir`` (default: ``$SKANOMALY_DATA``, else
+``~/skanomaly_data``; ``skanomaly.datasets.get_data_home``); sets whose
+files are absent are skipped, with a line saying so::
 
     python benchmarks/bench_anogan_pyod.py                     # 1 seed
     python benchmarks/bench_anogan_pyod.py --seeds 3 --json anogan_pyod.json
@@ -44,15 +45,10 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-# Benchmark the checkout this script lives in, whatever else is installed.
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from skanomaly import AnoGANDetector  # noqa: E402
-from skanomaly.datasets import load_odds  # noqa: E402
+from skanomaly import AnoGANDetector
+from skanomaly.datasets import get_data_home, load_odds
 
 DATASETS = ("breastw", "glass", "shuttle", "breast_cancer")
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "datasets"
 OURS, PYOD = "AnoGAN (skanomaly)", "AnoGAN (PyOD)"
 
 
@@ -155,7 +151,9 @@ def summary(rows: list[dict], names) -> list[dict]:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--data-dir", type=Path, help="folder with odds/*.mat; default: get_data_home()"
+    )
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=1, help="splits 0 .. seeds-1")
     parser.add_argument(
@@ -166,6 +164,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny settings, not the defaults")
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
     args = parser.parse_args(argv)
+    args.data_dir = get_data_home(args.data_dir)
 
     from skanomaly._runtime import resolve_device
 

@@ -12,8 +12,9 @@ detector on the class's training images and reports, on the test set:
 
 beside the trivial baseline ``|x - mean training image|`` (its image score:
 the map's mean, an L1 distance). Data sets: scikit-learn's 8x8 digits (the
-digit 0 normal) and Fashion-MNIST (sneakers normal) from
-``../shared/datasets``, skipped with a line saying so when absent.
+digit 0 normal) and Fashion-MNIST (sneakers normal) from ``--data-dir``
+(default ``$SKANOMALY_DATA``, else ``~/skanomaly_data``), skipped with a
+line saying so when absent.
 
 Small settings by default (digits: 150 training images of which 90 are
 zeros, 30 + 30 test images, 60 epochs, half a minute; Fashion-MNIST: 300
@@ -30,7 +31,6 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,10 +38,9 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
-from skanomaly.datasets import load_fashion_mnist, make_synthetic_defects
+from skanomaly.datasets import get_data_home, load_fashion_mnist, make_synthetic_defects
 from skanomaly.metrics import aupro, pixel_roc_auc
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 # Per data set defaults: digits has about 90 zeros in each half.
 DEFAULTS = {
     "digits": {"n_train": 150, "n_test": 30, "epochs": 60},
@@ -49,20 +48,20 @@ DEFAULTS = {
 }
 
 
-def load(name: str):
+def load(name: str, data_dir):
     """Training and test images of the data set, ``(n, 1, H, W)`` float in [0, 1], and labels."""
     if name == "digits":
         X, y = load_digits(return_X_y=True)
         X = X.reshape(-1, 1, 8, 8) / 16.0
         return X[::2], y[::2], X[1::2], y[1::2], 0
-    X_train, y_train = load_fashion_mnist(SHARED, train=True, download=False)
-    X_test, y_test = load_fashion_mnist(SHARED, train=False, download=False)
+    X_train, y_train = load_fashion_mnist(data_dir, train=True, download=False)
+    X_test, y_test = load_fashion_mnist(data_dir, train=False, download=False)
     scale = lambda X: X[:, None].astype(np.float64) / 255.0  # noqa: E731
     return scale(X_train), y_train, scale(X_test), y_test, 7  # 7 = sneaker
 
 
-def make_split(name: str, n_train: int, n_test: int, seed: int):
-    X_train, y_train, X_test, y_test, normal = load(name)
+def make_split(name: str, data_dir, n_train: int, n_test: int, seed: int):
+    X_train, y_train, X_test, y_test, normal = load(name, data_dir)
     rng = np.random.default_rng(seed)
     train = rng.permutation(np.flatnonzero(y_train == normal))[:n_train]
     held_out = rng.permutation(np.flatnonzero(y_test == normal))[: 2 * n_test]
@@ -93,7 +92,9 @@ def main(argv=None):
     parser.add_argument("--n-filters", type=int, default=16)
     parser.add_argument("--latent-steps", type=int, default=50, help="AnoGAN's search")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--data-dir", help="default: $SKANOMALY_DATA, else ~/skanomaly_data")
     args = parser.parse_args(argv)
+    data_dir = get_data_home(args.data_dir)
 
     print(
         f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at start; "
@@ -104,19 +105,19 @@ def main(argv=None):
         "AnoGAN": (AnoGANDetector, {"latent_steps": args.latent_steps}),
         "EGBAD": (EGBADDetector, {}),
         "GANomaly": (GANomalyDetector, {}),
-        # The map is a reconstruction error: so is this score (SPEC, beyond the paper).
+        # The map is a reconstruction error: so is this score (beyond the paper).
         "GANomaly rec": (GANomalyDetector, {"anomaly_score": "reconstruction"}),
     }
     for name in args.data:
-        if name == "fashion" and not (SHARED / "FashionMNIST" / "raw").is_dir():
-            print(f"\nfashion: skipped, no Fashion-MNIST under {SHARED}")
+        if name == "fashion" and not (data_dir / "FashionMNIST" / "raw").is_dir():
+            print(f"\nfashion: skipped, no Fashion-MNIST under {data_dir}")
             continue
         settings = {k: getattr(args, k) or v for k, v in DEFAULTS[name].items()}
         common = {"n_epochs": settings["epochs"], "n_filters": args.n_filters, "device": "cpu"}
         rows: dict[str, list] = {}
         for seed in args.seeds:
             X_fit, X_eval, y_eval, masks = make_split(
-                name, settings["n_train"], settings["n_test"], seed
+                name, data_dir, settings["n_train"], settings["n_test"], seed
             )
             # The trivial baseline: distance to the mean training image.
             maps = np.abs(X_eval - X_fit.mean(axis=0)).mean(axis=1)

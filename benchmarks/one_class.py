@@ -1,8 +1,8 @@
 """One detector, one class normal at a time: ROC-AUC, reconstruction diversity, times.
 
-A quick check of a detector's settings on Fashion-MNIST (from
-``../shared/datasets`` or ``--data-dir``) or scikit-learn's 8x8 digits,
-outside the full benchmark (``run_benchmark.py``)::
+A quick check of a detector's settings on Fashion-MNIST (from ``--data-dir``,
+default ``$SKANOMALY_DATA``, else ``~/skanomaly_data``) or scikit-learn's
+8x8 digits, outside the full benchmark (``run_benchmark.py``)::
 
     python benchmarks/one_class.py GANomalyDetector n_epochs=10 n_filters=16 --classes 0,1
     python benchmarks/one_class.py EGBADDetector n_filters=32 cycle_weight=0 --data digits
@@ -18,19 +18,14 @@ reconstructions follow their inputs.
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # benchmark this checkout
-
-import skanomaly  # noqa: E402
-from skanomaly.datasets import load_fashion_mnist  # noqa: E402
+import skanomaly
+from skanomaly.datasets import get_data_home, load_fashion_mnist
 
 
 def _data(args):
@@ -40,6 +35,8 @@ def _data(args):
         order = np.random.default_rng(args.seed).permutation(len(X))
         half = len(X) // 2
         return X[order[:half]], y[order[:half]], X[order[half:]], y[order[half:]]
+    if not (args.data_dir / "FashionMNIST" / "raw").is_dir():
+        raise SystemExit(f"fashion_mnist: no FashionMNIST/raw under {args.data_dir} (--data-dir)")
     X_train, y_train = load_fashion_mnist(args.data_dir, train=True, download=False)
     X_test, y_test = load_fashion_mnist(args.data_dir, train=False, download=False)
     X_train = np.asarray(X_train, dtype=np.float32).reshape(-1, 1, 28, 28)
@@ -53,13 +50,14 @@ def main(argv=None):
     parser.add_argument("detector", help="class name, e.g. GANomalyDetector")
     parser.add_argument("params", nargs="*", help="constructor parameters as name=value")
     parser.add_argument("--data", choices=["fashion_mnist", "digits"], default="fashion_mnist")
-    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--data-dir", help="default: $SKANOMALY_DATA, else ~/skanomaly_data")
     parser.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--ntrain", type=int, default=500)
     parser.add_argument("--ntest", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    args.data_dir = get_data_home(args.data_dir)
 
     import torch
 

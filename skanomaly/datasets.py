@@ -227,7 +227,7 @@ def load_fashion_mnist(root=None, *, train: bool = True, download: bool = True):
     Examples
     --------
     >>> from skanomaly.datasets import load_fashion_mnist
-    >>> X, y = load_fashion_mnist("../shared/datasets", train=False)  # doctest: +SKIP
+    >>> X, y = load_fashion_mnist(train=False)  # doctest: +SKIP
     >>> X.shape, X.dtype  # doctest: +SKIP
     ((10000, 28, 28), dtype('uint8'))
     """
@@ -994,7 +994,7 @@ def _paste_patch(stack: np.ndarray, i: int, rng) -> tuple[np.ndarray, np.ndarray
 # One-class protocols
 # ----------------------------------------------------------------------
 def one_class_split(X_train, y_train, X_test, y_test, normal_class):
-    """One class normal, all others anomalous: the one-class protocol for images.
+    """One class normal, all others anomalous (the one-class image protocol).
 
     Train on the training images of ``normal_class`` only; test on the whole
     test split, labelled ``0`` for ``normal_class`` and ``1`` otherwise. The

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
+import bench_throughput as bench
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_throughput.py"
 
-
-def _load_script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    # Registered while the test runs: dataclasses look their module up there.
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quick_run_measures_every_detector_and_backbone(tmp_path, capsys, monkeypatch):
-    bench = _load_script(monkeypatch)
+def test_quick_run_measures_every_detector_and_backbone(tmp_path, capsys):
     out = tmp_path / "throughput.json"
     with torch.random.fork_rng():  # the script seeds torch's global generator
         results = bench.main(["--quick", "--device", "cpu", "--json", str(out)])
