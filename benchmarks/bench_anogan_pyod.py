@@ -184,7 +184,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     args.data_dir = get_data_home(args.data_dir)
 
-    from skanomaly.base import resolve_device
+    from skanomaly._runtime import resolve_device
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

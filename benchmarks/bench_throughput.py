@@ -550,7 +550,7 @@ def main(argv=None) -> dict:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    from skanomaly.base import resolve_device
+    from skanomaly._runtime import resolve_device
 
     device = resolve_device(args.device)
     settings = Settings(

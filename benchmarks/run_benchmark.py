@@ -34,7 +34,7 @@ from protocols import IMAGE_SETS, PROFILES, TABULAR_SETS
 from report import markdown_report, plot_results, read_csv, write_csv
 from runner import row_key, run_benchmark
 
-from skanomaly.base import resolve_device
+from skanomaly._runtime import resolve_device
 from skanomaly.datasets import get_data_home
 
 

@@ -43,14 +43,14 @@ def network_sizes(estimator) -> dict[str, tuple[int, int, int]]:
     """
     probe = object.__new__(type(estimator))
     vars(probe).update(vars(estimator))
-    before = set(probe._networks())
+    probe._network_names = ()  # the probe's registry lists only what it builds
     error = None
     with torch.device("meta"), torch.random.fork_rng(devices=[]):
         try:
             probe._build_networks()
         except Exception as exc:  # e.g. a buffer that is turned into numpy
             error = exc
-    built = {k: m for k, m in probe._networks().items() if k not in before}
+    built = probe._networks()
     if not built:
         raise ValueError(f"cannot build the networks from these sizes ({error})")
     sizes = {}

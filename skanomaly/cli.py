@@ -219,7 +219,7 @@ def _atomic_text(path: Path, write) -> None:
 
 
 def _check_device(device: str) -> None:
-    from .base import resolve_device
+    from ._runtime import resolve_device
 
     try:
         resolve_device(device)
@@ -273,7 +273,7 @@ def _with_flag_names(message: str) -> str:
 
 def _detector_from_args(args):
     """The detector ``train`` asks for, its parameters checked before any image is read."""
-    from .base import resolve_device
+    from ._runtime import resolve_device
 
     cls = DETECTORS[args.detector]
     params = {
@@ -372,7 +372,7 @@ def _train(args) -> int:
     )
     start = time.perf_counter()
     try:
-        detector.fit(images)
+        training_scores = detector._fit_and_score(images)
     except ValueError as exc:
         raise ValueError(_with_flag_names(str(exc))) from exc
     elapsed = time.perf_counter() - start
@@ -398,7 +398,7 @@ def _train(args) -> int:
         grayscale=images.shape[1] == 1,
         train_dir=folder,
         run=run,
-        training_scores=getattr(detector, "_training_anomaly_scores_", None),
+        training_scores=training_scores,
     )
     print(
         f"Trained {detector.n_epochs_} epochs in {elapsed:.1f} s; saved the model: {args.output}"
@@ -550,7 +550,7 @@ def _file_sha256(path) -> str:
 
 
 def _score(args) -> int:
-    from .base import resolve_device
+    from ._runtime import resolve_device
     from .plot import plot_history, plot_reconstructions, plot_score_histogram, reconstruction_grid
 
     _check_flags(args, top_k=(1, None))

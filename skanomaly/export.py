@@ -34,7 +34,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .base import _INPUT_LIMIT, BaseGANDetector
+from ._base import BaseGANDetector
+from ._inputs import _INPUT_LIMIT
 from .detectors import AnoGANDetector, EGBADDetector, GANomalyDetector
 
 __all__ = ["export_onnx"]

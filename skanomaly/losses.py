@@ -22,6 +22,10 @@ __all__ = [
     "residual_score",
 ]
 
+# One-sided label smoothing of the GAN discriminators: their target for real
+# data is 0.9 (Salimans et al. 2016).
+_LABEL_SMOOTHING = 0.1
+
 
 def adversarial_loss(
     logits: torch.Tensor, real: bool, *, label_smoothing: float = 0.0

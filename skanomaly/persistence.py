@@ -18,8 +18,9 @@ a file from someone else.  :func:`save` writes a zip archive that holds only
 own ``_build_networks`` from the restored sizes, and loads the weights into
 them.  Anything unexpected (not a zip, a missing or malformed manifest, an
 unknown class or parameter, a digest that does not match, a weights file
-that would need to unpickle code) raises :class:`ValueError` before any of
-it is used.
+that would need to unpickle code) raises
+:class:`~skanomaly.exceptions.ModelFileError`, a ``ValueError``, before any
+of it is used.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ import sklearn
 import torch
 
 from . import _limits
-from .base import BaseGANDetector, available_device, resolve_device
+from ._base import BaseGANDetector
+from ._runtime import _cpu_state_dict, available_device, resolve_device
+from .exceptions import ModelFileError, VersionMismatchWarning
 
-__all__ = ["FORMAT_VERSION", "VersionMismatchWarning", "load", "read_metadata", "save"]
+__all__ = ["FORMAT_VERSION", "load", "read_metadata", "save"]
 
 FORMAT_NAME = "skanomaly-model"
 FORMAT_VERSION = 1
@@ -53,10 +56,6 @@ _MANIFEST, _ARRAYS, _WEIGHTS = "manifest.json", "arrays.npz", "weights.pt"
 # A manifest holds parameters and small attributes; anything larger is not ours.
 _MAX_MANIFEST_BYTES = 16 * 2**20
 _FITTED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*_$")
-
-
-class VersionMismatchWarning(UserWarning):
-    """A model file was written by other versions of skanomaly, torch or sklearn."""
 
 
 def _skanomaly_version() -> str:
@@ -157,7 +156,7 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
                 random_state = np.random.RandomState()
                 random_state.set_state((name, arrays[key], pos, has_gauss, cached))
                 return random_state
-    raise ValueError(f"malformed skanomaly model file: unexpected value {value!r:.80}")
+    raise ModelFileError(f"malformed skanomaly model file: unexpected value {value!r:.80}")
 
 
 # ----------------------------------------------------------------------
@@ -249,9 +248,7 @@ def save(
     np.savez(buffer, **arrays)
     members = {_ARRAYS: buffer.getvalue()}
     buffer = io.BytesIO()
-    state = {
-        k: {p: t.detach().cpu() for p, t in m.state_dict().items()} for k, m in networks.items()
-    }
+    state = {name: _cpu_state_dict(module) for name, module in networks.items()}
     torch.save(state, buffer)
     members[_WEIGHTS] = buffer.getvalue()
     manifest["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}
@@ -347,41 +344,37 @@ _FRAMING_BYTES = 2**20
 _FRAMING_BYTES_PER_TENSOR = 4096
 
 
-class _Refused(ValueError):
-    """A model file refused by a check; its message is the one line users see."""
-
-
 def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, digest: str | None) -> bytes:
     """A member's bytes, refused if it would decompress to more than ``cap`` bytes."""
     try:
         info = archive.getinfo(member)
     except KeyError:
-        raise _Refused(f"not a skanomaly model file: {member} is missing") from None
+        raise ModelFileError(f"not a skanomaly model file: {member} is missing") from None
     # Checked before anything is decompressed; the read is capped as well,
     # in case the declared size lies.
     if info.file_size > cap:
-        raise _Refused(
+        raise ModelFileError(
             f"skanomaly model file refused: {member} would take {info.file_size:,} bytes, "
             f"more than the {cap:,} its manifest allows"
         )
     with archive.open(info) as stream:
         data = stream.read(cap + 1)
     if len(data) > cap:
-        raise _Refused(f"skanomaly model file refused: {member} is larger than it declares")
+        raise ModelFileError(f"skanomaly model file refused: {member} is larger than it declares")
     if digest is not None and hashlib.sha256(data).hexdigest() != digest:
-        raise _Refused(f"corrupted skanomaly model file: {member} does not match its digest")
+        raise ModelFileError(f"corrupted skanomaly model file: {member} does not match its digest")
     return data
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _Refused(f"malformed skanomaly model file: number {text[:40]} overflows")
+        raise ModelFileError(f"malformed skanomaly model file: number {text[:40]} overflows")
     return value
 
 
 def _refuse_constant(name: str):
-    raise _Refused(f"malformed skanomaly model file: {name} is not a JSON number")
+    raise ModelFileError(f"malformed skanomaly model file: {name} is not a JSON number")
 
 
 def _json_depth_ok(value: Any) -> bool:
@@ -406,16 +399,22 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
             raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
         )
     except RecursionError:
-        raise _Refused(f"malformed skanomaly model file: {_MANIFEST} nests too deeply") from None
+        raise ModelFileError(
+            f"malformed skanomaly model file: {_MANIFEST} nests too deeply"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Refused(f"not a skanomaly model file: unreadable {_MANIFEST} ({exc})") from None
+        raise ModelFileError(
+            f"not a skanomaly model file: unreadable {_MANIFEST} ({exc})"
+        ) from None
     if not _json_depth_ok(manifest):
-        raise _Refused(f"malformed skanomaly model file: {_MANIFEST} nests too deeply")
+        raise ModelFileError(f"malformed skanomaly model file: {_MANIFEST} nests too deeply")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise _Refused(f"not a skanomaly model file: {_MANIFEST} is not a skanomaly manifest")
+        raise ModelFileError(
+            f"not a skanomaly model file: {_MANIFEST} is not a skanomaly manifest"
+        )
     version = manifest.get("format_version")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
-        raise _Refused(
+        raise ModelFileError(
             f"unsupported skanomaly model format version {version!r:.20}; this skanomaly "
             f"({_skanomaly_version()}) reads versions 1 to {FORMAT_VERSION}. Upgrade skanomaly."
         )
@@ -429,9 +428,9 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     }
     for key, kind in expected.items():
         if not isinstance(manifest.get(key), kind):
-            raise _Refused(f"malformed skanomaly model file: {key!r} is missing or invalid")
+            raise ModelFileError(f"malformed skanomaly model file: {key!r} is missing or invalid")
     if not all(isinstance(n, str) for n in manifest["networks"]):
-        raise _Refused("malformed skanomaly model file: 'networks' is not a list of names")
+        raise ModelFileError("malformed skanomaly model file: 'networks' is not a list of names")
     return manifest
 
 
@@ -465,23 +464,23 @@ def _open_archive(handle, path) -> zipfile.ZipFile:
             )
         else:
             hint = "the file is damaged (e.g. cut short) or is some other file"
-        raise _Refused(
+        raise ModelFileError(
             f"{str(path)!r} is not a skanomaly model file (not a zip archive): {hint}"
         ) from None
     names = [info.filename for info in archive.infolist()]
     unexpected = sorted(set(names) - {_MANIFEST, _ARRAYS, _WEIGHTS})
     if _MANIFEST not in names:
         archive.close()
-        raise _Refused(f"not a skanomaly model file: no {_MANIFEST}")
+        raise ModelFileError(f"not a skanomaly model file: no {_MANIFEST}")
     if unexpected or len(names) != len(set(names)):
         archive.close()
         what = f"unexpected members {unexpected[:3]!r:.80}" if unexpected else "duplicate members"
-        raise _Refused(f"not a skanomaly model file: {what}")
+        raise ModelFileError(f"not a skanomaly model file: {what}")
     return archive
 
 
 def _guarded(function, path, *args):
-    """Run a reading step; any failure becomes a one-line ``ValueError``.
+    """Run a reading step; any failure becomes a one-line ``ModelFileError``.
 
     Only the path's own errors (a missing file, no permission) stay
     ``OSError``; whatever the file's contents make the libraries raise
@@ -495,20 +494,20 @@ def _guarded(function, path, *args):
             handle = open(path, "rb")  # noqa: SIM115 - closed below
         except IsADirectoryError:
             message = f"{os.fspath(path)!r} is a folder, not a skanomaly model file"
-            raise _Refused(message) from None
+            raise ModelFileError(message) from None
     try:
         with handle as stream:
             return function(stream, path, *args)
-    except _Refused:
+    except ModelFileError:
         raise
     except ValueError as exc:
         message = " ".join(str(exc).split())[:300]
         if "skanomaly model file" not in message:
             message = f"malformed skanomaly model file: {message}"
-        raise ValueError(message) from None
+        raise ModelFileError(message) from None
     except (Exception, RecursionError, MemoryError) as exc:
         message = " ".join(str(exc).split())[:200]
-        raise ValueError(
+        raise ModelFileError(
             f"damaged or unsupported skanomaly model file {str(path)!r} "
             f"({type(exc).__name__}: {message})"
         ) from None
@@ -530,8 +529,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
     Raises
     ------
-    ValueError
-        If the file is not a skanomaly model file.
+    ModelFileError
+        If the file is not a skanomaly model file (a ``ValueError``).
 
     Examples
     --------
@@ -553,7 +552,7 @@ def _read_metadata(handle, path) -> dict:
     with _open_archive(handle, path) as archive:
         metadata = _read_manifest(archive).get("metadata", {})
     if not isinstance(metadata, dict):
-        raise _Refused("malformed skanomaly model file: 'metadata' is not a dict")
+        raise ModelFileError("malformed skanomaly model file: 'metadata' is not a dict")
     return metadata
 
 
@@ -582,11 +581,11 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetect
 
     Raises
     ------
-    ValueError
-        If the file is not a skanomaly model file, is damaged, names an
-        unknown detector or parameter, holds anything but plain weights,
-        exceeds the size limits, or cannot give finite scores; always one
-        line.
+    ModelFileError
+        A ``ValueError``, if the file is not a skanomaly model file, is
+        damaged, names an unknown detector or parameter, holds anything but
+        plain weights, exceeds the size limits, or cannot give finite
+        scores; always one line.
     OSError
         If ``path`` cannot be opened (missing, no permission).
 
@@ -617,20 +616,22 @@ def _load(handle, path, device: str | None) -> BaseGANDetector:
         digests = manifest["sha256"]
         cls = _detector_classes().get(manifest["class"])
         if cls is None:
-            raise _Refused(
+            raise ModelFileError(
                 f"unknown detector class {manifest['class']!r:.80} in the model file; "
                 f"skanomaly.load reads {', '.join(sorted(_detector_classes()))}."
             )
         names = cls._get_param_names()
         unknown = sorted(set(manifest["params"]) - set(names))
         if unknown:
-            raise _Refused(
+            raise ModelFileError(
                 f"unknown parameters for {cls.__name__} in the model file: {unknown!r:.200}"
             )
         raw_fitted = manifest["fitted"]
         for key in raw_fitted:
             if not _FITTED_NAME.match(key) or keyword.iskeyword(key) or key in names:
-                raise _Refused(f"malformed skanomaly model file: bad attribute name {key!r:.80}")
+                raise ModelFileError(
+                    f"malformed skanomaly model file: bad attribute name {key!r:.80}"
+                )
         n_features, latent_dim = _plain_sizes(raw_fitted)
         array_cap = _FRAMING_BYTES + 8 * (4 * n_features + _MAX_START_CODES * latent_dim)
         array_bytes = _read_capped(archive, _ARRAYS, array_cap, digests.get(_ARRAYS, ""))
@@ -663,7 +664,7 @@ def _plain_sizes(raw_fitted: dict) -> tuple[int, int]:
     for key, upper in (("n_features_in_", _MAX_FEATURES), ("latent_dim_", _MAX_LATENT)):
         value = raw_fitted.get(key, 0)
         if type(value) is not int or not 0 <= value <= upper:
-            raise _Refused(
+            raise ModelFileError(
                 f"skanomaly model file refused: {key} = {value!r:.40} is outside [1, {upper}]"
             )
         sizes.append(value)
@@ -676,17 +677,19 @@ def _read_arrays(data: bytes, cap: int) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(io.BytesIO(data)) as npz:
             infos = npz.infolist()
             if len(infos) > 1024 or sum(info.file_size for info in infos) > cap:
-                raise _Refused(f"skanomaly model file refused: {_ARRAYS} is larger than allowed")
+                raise ModelFileError(
+                    f"skanomaly model file refused: {_ARRAYS} is larger than allowed"
+                )
             arrays = {}
             for info in infos:
                 key = info.filename.removesuffix(".npy")
                 with npz.open(info) as stream:
                     arrays[key] = _read_npy(stream.read(cap + 1))
-    except _Refused:
+    except ModelFileError:
         raise
     except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         message = " ".join(str(exc).split())[:200]
-        raise _Refused(
+        raise ModelFileError(
             f"corrupted skanomaly model file: unreadable {_ARRAYS} ({message})"
         ) from None
     return arrays
@@ -726,7 +729,7 @@ def _check_params(estimator) -> None:
     params = estimator.get_params(deep=False)
     for name, value in params.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise _Refused(f"malformed skanomaly model file: parameter {name} = {value}")
+            raise ModelFileError(f"malformed skanomaly model file: parameter {name} = {value}")
     limits = {
         "latent_steps": _limits.MAX_SEARCH_STEPS,
         "n_filters": _MAX_FILTERS,
@@ -736,7 +739,7 @@ def _check_params(estimator) -> None:
     for name, upper in limits.items():
         value = params.get(name)
         if isinstance(value, int) and value > upper:
-            raise _Refused(
+            raise ModelFileError(
                 f"skanomaly model file refused: {name} = {value} exceeds the limit {upper} "
                 "for loaded models"
             )
@@ -746,7 +749,7 @@ def _check_fitted(fitted: dict) -> None:
     """Types, ranges, shapes and finiteness of the fitted attributes."""
 
     def refuse(key, why):
-        raise _Refused(f"malformed skanomaly model file: {key} {why}")
+        raise ModelFileError(f"malformed skanomaly model file: {key} {why}")
 
     n = fitted.get("n_features_in_")
     if n is not None and (type(n) is not int or not 1 <= n <= _MAX_FEATURES):
@@ -763,7 +766,7 @@ def _check_fitted(fitted: dict) -> None:
             refuse("image_shape_", f"= {shape!r:.60} is not (C, H, W) with C <= 256, H, W >= 8")
         side = 2 ** math.ceil(math.log2(max(shape[1:])))
         if side > _limits.MAX_IMAGE_SIDE:
-            raise _Refused(
+            raise ModelFileError(
                 f"skanomaly model file refused: images of {shape[1]}x{shape[2]} pixels exceed "
                 f"the limit of {_limits.MAX_IMAGE_SIDE} for loaded models"
             )
@@ -822,17 +825,17 @@ def _check_network_size(estimator, names: list) -> int:
     try:
         sizes = _limits.network_sizes(estimator)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise _Refused(
+        raise ModelFileError(
             f"malformed skanomaly model file: cannot size the networks ({exc})"
         ) from None
     if sorted(sizes) != sorted(names):
-        raise _Refused(
+        raise ModelFileError(
             f"malformed skanomaly model file: networks {sorted(names)!r:.80}, "
             f"but {type(estimator).__name__} has {sorted(sizes)}"
         )
     values = sum(v for v, _, _ in sizes.values())
     if values > _limits.MAX_NETWORK_VALUES:
-        raise _Refused(
+        raise ModelFileError(
             f"skanomaly model file refused: its networks would hold {values:,} values, more "
             f"than the limit of {_limits.MAX_NETWORK_VALUES:,} for loaded models"
         )
@@ -850,24 +853,28 @@ def _read_state(weight_bytes: bytes, cap: int, names: list) -> dict:
     except zipfile.BadZipFile:
         inner_size = 0  # torch.load refuses it below
     if inner_size > cap:
-        raise _Refused(f"skanomaly model file refused: {_WEIGHTS} holds more than its manifest")
+        raise ModelFileError(
+            f"skanomaly model file refused: {_WEIGHTS} holds more than its manifest"
+        )
     try:
         state = torch.load(io.BytesIO(weight_bytes), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ...
-        raise _Refused(
+        raise ModelFileError(
             f"unsafe or corrupted skanomaly model file: {_WEIGHTS} holds more than "
             f"plain weights, or is damaged ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
     if not isinstance(state, dict) or sorted(state) != sorted(names):
-        raise _Refused(f"malformed skanomaly model file: {_WEIGHTS} does not match the manifest")
+        raise ModelFileError(
+            f"malformed skanomaly model file: {_WEIGHTS} does not match the manifest"
+        )
     for name, tensors in state.items():
         if not isinstance(tensors, dict) or not all(
             isinstance(t, torch.Tensor) for t in tensors.values()
         ):
-            raise _Refused(f"malformed skanomaly model file: {name} is not a state_dict")
+            raise ModelFileError(f"malformed skanomaly model file: {name} is not a state_dict")
         for key, tensor in tensors.items():
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise _Refused(
+                raise ModelFileError(
                     f"skanomaly model file refused: weights {name}.{key:.60} hold NaN or "
                     "infinite values"
                 )
@@ -880,7 +887,7 @@ def _load_networks(estimator, state: dict, device) -> None:
         try:
             estimator._build_networks()
         except (AttributeError, TypeError, ValueError) as exc:
-            raise _Refused(
+            raise ModelFileError(
                 f"malformed skanomaly model file: cannot rebuild the networks ({exc})"
             ) from None
     built = estimator._networks()
@@ -891,13 +898,13 @@ def _load_networks(estimator, state: dict, device) -> None:
             else (available_device(getattr(estimator, "device_", "cpu")))
         )
     except (RuntimeError, TypeError) as exc:
-        raise _Refused(f"malformed skanomaly model file: bad device_ ({exc})") from None
+        raise ModelFileError(f"malformed skanomaly model file: bad device_ ({exc})") from None
     for name, module in built.items():
         try:
             module.load_state_dict(state[name])
         except (RuntimeError, TypeError, KeyError) as exc:
             message = " ".join(str(exc).split())[:200]
-            raise _Refused(
+            raise ModelFileError(
                 f"malformed skanomaly model file: weights of {name} do not fit ({message})"
             ) from None
         module.to(target).eval()
@@ -919,7 +926,7 @@ def _check_finite_scores(estimator) -> None:
         warnings.simplefilter("ignore")  # e.g. feature names: the probe is an array
         score = probe.score_samples(row)
     if not np.all(np.isfinite(score)):
-        raise _Refused(
+        raise ModelFileError(
             "skanomaly model file refused: the model gives non-finite scores (its weights or "
             "statistics are broken)"
         )

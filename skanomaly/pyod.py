@@ -17,6 +17,8 @@ from pyod.models.base import BaseDetector
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import BaseGANDetector
+
 __all__ = ["PyODDetector"]
 
 
@@ -109,15 +111,19 @@ class PyODDetector(BaseDetector):
         estimator = clone(self.estimator)
         if "contamination" in estimator.get_params():
             estimator.set_params(contamination=self.contamination)
-        self.estimator_ = estimator.fit(X)
+        # skanomaly detectors score the training data in fit (for offset_):
+        # reuse those scores instead of running the networks (or AnoGAN's
+        # latent search) over the same rows again.
+        if isinstance(estimator, BaseGANDetector):
+            training_scores = estimator._fit_and_score(X)
+        else:
+            estimator.fit(X)
+            training_scores = None
+        self.estimator_ = estimator
         # scikit-learn's input-description attributes, from the fitted estimator.
         self.n_features_in_ = self.estimator_.n_features_in_
         if hasattr(self.estimator_, "feature_names_in_"):
             self.feature_names_in_ = self.estimator_.feature_names_in_
-        # skanomaly detectors score the training data in fit (for offset_);
-        # reuse those scores instead of running the networks (or AnoGAN's
-        # latent search) over the same rows again.
-        training_scores = getattr(self.estimator_, "_training_anomaly_scores_", None)
         if training_scores is None:
             training_scores = self._anomaly_scores(X)
         self.decision_scores_ = np.asarray(training_scores, dtype=np.float64)

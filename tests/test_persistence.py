@@ -18,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 import skanomaly
-from skanomaly.base import available_device
+from skanomaly._runtime import available_device
 from skanomaly.persistence import VersionMismatchWarning
 
 from .conftest import TEST_DEVICE, fast

@@ -58,16 +58,15 @@ def test_batch_norm_statistics_are_those_of_the_final_weights(
 
 def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):
     X = blobs[0]
-    detector = fast(
-        detector_class, n_epochs=40, early_stopping=True, n_iter_no_change=3, tol=1e9
-    ).fit(X)
+    detector = fast(detector_class, n_epochs=40, early_stopping=True, n_iter_no_change=3, tol=1e9)
+    training_scores = detector._fit_and_score(X)
     # tol this large: no epoch after the first counts as an improvement, so it
     # stops after 1 + 3 (scikit-learn's rule).
     assert detector.n_epochs_trained_ == 4 == len(detector.history_["val_loss"])
     assert detector.best_epoch_ == 1 + int(np.argmin(detector.history_["val_loss"]))
     assert all(len(v) == 4 for v in detector.history_.values())
     # The threshold and the training scores cover every row, held out or not.
-    np.testing.assert_array_equal(detector._training_anomaly_scores_, -detector.score_samples(X))
+    np.testing.assert_array_equal(training_scores, -detector.score_samples(X))
 
 
 def test_early_stopping_runs_to_the_end_while_improving(blobs):

@@ -26,8 +26,9 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ..base import BaseGANDetector
+from .._base import BaseGANDetector
 from ..losses import (
+    _LABEL_SMOOTHING,
     adversarial_loss,
     l1_per_row,
     mean_feature_matching_loss,
@@ -40,8 +41,6 @@ __all__ = ["AnoGANDetector"]
 # Fixed latent codes drawn at fit time; each row starts its search from the
 # one whose image is closest to it (a coarse grid search before descent).
 _N_START_CANDIDATES = 64
-# One-sided label smoothing: D's target for real data (Salimans et al. 2016).
-_LABEL_SMOOTHING = 0.1
 
 
 @fill_doc
@@ -143,49 +142,20 @@ class AnoGANDetector(BaseGANDetector):
     def __init__(
         self,
         *,
-        contamination=0.1,
-        n_epochs="auto",
-        batch_size=64,
-        learning_rate=2e-4,
-        latent_dim=None,
-        hidden_dims=None,
-        n_filters=64,
-        image_shape=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
         latent_steps=100,
         latent_lr=0.05,
         disc_weight=0.1,
+        **params,
     ):
-        super().__init__(
-            contamination=contamination,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            latent_dim=latent_dim,
-            hidden_dims=hidden_dims,
-            n_filters=n_filters,
-            image_shape=image_shape,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-        )
+        super().__init__(**params)
         self.latent_steps = latent_steps
         self.latent_lr = latent_lr
         self.disc_weight = disc_weight
 
     def _build_networks(self):
-        self.generator_ = self._make_decoder()
-        self.discriminator_ = self._make_discriminator()
+        backbone = self._backbone()
+        self._register_network("generator_", backbone.decoder())
+        self._register_network("discriminator_", backbone.discriminator())
         # Plain numbers, like the scaling: nothing to move between devices.
         self.latent_candidates_ = torch.randn(_N_START_CANDIDATES, self.latent_dim_).numpy()
 

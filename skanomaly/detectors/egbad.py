@@ -25,14 +25,12 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import BaseGANDetector
-from ..losses import adversarial_loss, adversarial_per_row, l1_per_row
+from .._base import BaseGANDetector
+from ..exceptions import InvertedScoreTermWarning
+from ..losses import _LABEL_SMOOTHING, adversarial_loss, adversarial_per_row, l1_per_row
 from ._docstring import fill_doc
 
 __all__ = ["EGBADDetector"]
-
-# One-sided label smoothing: D's target for real pairs (Salimans et al. 2016).
-_LABEL_SMOOTHING = 0.1
 
 
 @fill_doc
@@ -104,7 +102,8 @@ class EGBADDetector(BaseGANDetector):
     term: normal rows then get the larger ``L_D``. After training, ``L_D``
     of the training rows is compared with ``L_D`` of the same rows with
     every feature shuffled across rows; if the shuffled rows do not score
-    higher, the term is dropped (``disc_weight_ = 0``) with a warning.
+    higher, the term is dropped (``disc_weight_ = 0``) with an
+    :class:`~skanomaly.exceptions.InvertedScoreTermWarning`.
 
     After training, every batch-norm layer's statistics are recomputed with
     the final weights on the training data (real pairs only for ``D``).
@@ -141,50 +140,21 @@ class EGBADDetector(BaseGANDetector):
     def __init__(
         self,
         *,
-        contamination=0.1,
-        n_epochs="auto",
-        batch_size=64,
-        learning_rate=2e-4,
-        latent_dim=None,
-        hidden_dims=None,
-        n_filters=64,
-        image_shape=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
         disc_weight=0.1,
         disc_score="feature_matching",
         cycle_weight=10.0,
+        **params,
     ):
-        super().__init__(
-            contamination=contamination,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            latent_dim=latent_dim,
-            hidden_dims=hidden_dims,
-            n_filters=n_filters,
-            image_shape=image_shape,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-        )
+        super().__init__(**params)
         self.disc_weight = disc_weight
         self.disc_score = disc_score
         self.cycle_weight = cycle_weight
 
     def _build_networks(self):
-        self.encoder_ = self._make_encoder()
-        self.generator_ = self._make_decoder()
-        self.discriminator_ = self._make_joint_discriminator()
+        backbone = self._backbone()
+        self._register_network("encoder_", backbone.encoder())
+        self._register_network("generator_", backbone.decoder())
+        self._register_network("discriminator_", backbone.joint_discriminator())
 
     def _make_optimizers(self):
         return {
@@ -261,8 +231,8 @@ class EGBADDetector(BaseGANDetector):
                 f"the discrimination term of the score ({self.disc_score}) ranks the "
                 "training data as less normal than shuffled copies of it: it is "
                 "dropped (disc_weight_ = 0), the score is the reconstruction residual.",
-                UserWarning,
-                stacklevel=4,
+                InvertedScoreTermWarning,
+                stacklevel=6,  # the caller of fit
             )
             self.disc_weight_ = 0.0
 

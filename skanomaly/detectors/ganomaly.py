@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import BaseGANDetector
+from .._base import BaseGANDetector
 from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 from ._docstring import fill_doc
@@ -119,44 +119,14 @@ class GANomalyDetector(BaseGANDetector):
     def __init__(
         self,
         *,
-        contamination=0.1,
-        n_epochs="auto",
-        batch_size=64,
-        learning_rate=2e-4,
-        latent_dim=None,
-        hidden_dims=None,
-        n_filters=64,
-        image_shape=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
         adv_weight=1.0,
         con_weight=50.0,
         enc_weight=1.0,
         anomaly_score="latent",
         score_weight=0.9,
+        **params,
     ):
-        super().__init__(
-            contamination=contamination,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            latent_dim=latent_dim,
-            hidden_dims=hidden_dims,
-            n_filters=n_filters,
-            image_shape=image_shape,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-        )
+        super().__init__(**params)
         self.adv_weight = adv_weight
         self.con_weight = con_weight
         self.enc_weight = enc_weight
@@ -164,10 +134,12 @@ class GANomalyDetector(BaseGANDetector):
         self.score_weight = score_weight
 
     def _build_networks(self):
-        self.generator_ = EncoderDecoderEncoder(
-            self._make_encoder(), self._make_decoder(), self._make_encoder()
+        backbone = self._backbone()
+        generator = EncoderDecoderEncoder(
+            backbone.encoder(), backbone.decoder(), backbone.encoder()
         )
-        self.discriminator_ = self._make_discriminator()
+        self._register_network("generator_", generator)
+        self._register_network("discriminator_", backbone.discriminator())
 
     def _make_optimizers(self):
         return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}

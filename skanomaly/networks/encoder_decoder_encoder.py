@@ -1,4 +1,4 @@
-"""The GANomaly generator: encoder -> decoder -> encoder (Akcay et al. 2018, fig. 2)."""
+"""Encoder -> decoder -> encoder: the generator of GANomaly (Akcay et al. 2018, fig. 2)."""
 
 from __future__ import annotations
 

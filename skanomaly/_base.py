@@ -1,10 +1,14 @@
-"""The shared scikit-learn plumbing of every skanomaly detector.
+"""The estimator contract shared by every skanomaly detector.
 
-:class:`BaseGANDetector` does, once for all detectors: parameter and input
-validation, tabular-versus-image handling, input scaling, device choice,
-local seeding, the batched training loop with its loss history and progress
-report, batched scoring in ``eval()`` mode, the contamination threshold,
-reconstructions and anomaly maps, and pickling across devices.
+:class:`BaseGANDetector` does, once for all detectors: parameters, sizes,
+the batched training loop with early stopping, its loss history and
+progress report, batch-norm statistics of the final weights, batched
+scoring in ``eval()`` mode, the contamination threshold, reconstructions
+and anomaly maps, and the registry of the fitted networks (which pickling
+and :func:`skanomaly.save` walk). Input validation and scaling come from
+:mod:`skanomaly._inputs`, devices, seeding and threads from
+:mod:`skanomaly._runtime`, the networks from
+:class:`skanomaly.networks.Backbone`.
 
 A detector subclass only wires its networks and says what one training step
 and one score are (see the "hooks" section of the class).
@@ -12,185 +16,53 @@ and one score are (see the "hooks" section of the class).
 
 from __future__ import annotations
 
-import copy
+import inspect
 import math
 import threading
-import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
 from numbers import Integral, Real
 from types import SimpleNamespace
 
 import numpy as np
 import torch
-from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm.auto import tqdm
 
 from . import _limits
+from ._inputs import _InputMixin
+from ._runtime import _cpu_module, _seeded_torch, _torch_threads, available_device, resolve_device
+from .exceptions import ModelTooLargeError, TrainingDivergedError
 from .losses import l1_per_row
-from .networks import (
-    DCGANDecoder,
-    DCGANDiscriminator,
-    DCGANEncoder,
-    DCGANJointDiscriminator,
-    MLPDecoder,
-    MLPDiscriminator,
-    MLPEncoder,
-    MLPJointDiscriminator,
-    dcgan_init,
-    padded_side,
-)
+from .networks import Backbone, dcgan_init, padded_side
 
 __all__ = ["BaseGANDetector"]
 
 # ``n_epochs="auto"`` trains for about ``_auto_steps`` optimiser steps (a
 # class attribute detectors may override), within these bounds on epochs.
 _AUTO_MIN_EPOCHS, _AUTO_MAX_EPOCHS = 15, 500
-# Largest scaled input magnitude the networks see (see ``_to_tensor``).
-_INPUT_LIMIT = 1e6
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
 _DIVERGED_LOSS = 1e10
 
 
-# Tabular inputs are clipped this many robust spreads from the training median.
-_ROBUST_BOUND = 10.0
-
-
-def _robust_bounds(X: np.ndarray) -> np.ndarray:
-    """``(2, n_features)`` clipping bounds: median -+ ``_ROBUST_BOUND`` robust spreads.
-
-    The spread is the interquartile range / 1.349; where that is zero (a
-    mostly constant feature) the 1-99 % range / 4.65, and where that is zero
-    too, the feature is bounded by its training range only.
-    """
-    q01, q25, median, q75, q99 = np.percentile(X, [1, 25, 50, 75, 99], axis=0)
-    spread = (q75 - q25) / 1.349
-    wide = (q99 - q01) / 4.65
-    spread = np.where(spread > 0, spread, wide)
-    low = np.where(spread > 0, median - _ROBUST_BOUND * spread, X.min(axis=0))
-    high = np.where(spread > 0, median + _ROBUST_BOUND * spread, X.max(axis=0))
-    return np.stack([low, high])
-
-
-def _refuse_channels_last(X: np.ndarray) -> None:
-    """Say so when 4-D images come channels-last, ``(n, H, W, C)``.
-
-    Read as ``(n, C, H, W)`` they would have ``C = H`` channels and a width
-    of ``C`` pixels; no image narrower than 8 pixels is valid, so a last
-    axis of 1 to 4 with a longer second axis can only be channels.
-    """
-    if X.ndim == 4 and X.shape[-1] <= 4 < X.shape[1]:
-        n, height, width, channels = X.shape
-        raise ValueError(
-            f"X has shape {X.shape}, which looks channels-last (n, H, W, C) = "
-            f"({n}, {height}, {width}, {channels}); skanomaly takes images as (n, C, H, W): "
-            "pass np.moveaxis(X, -1, 1)."
-        )
-
-
-def resolve_device(device: str | torch.device) -> str:
-    """Turn the ``device`` parameter into a concrete torch device string.
-
-    ``"auto"`` means CUDA when available, else the CPU.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    if str(device) == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a valid torch device") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available")
-    return str(resolved)
-
-
-def available_device(device: str) -> str:
-    """The device a loaded model goes to: ``device`` if this machine has it.
-
-    A CUDA device that is missing here falls back, with a warning, to the
-    first GPU when there is one, else to the CPU.
-
-    Examples
-    --------
-    >>> available_device("cpu")
-    'cpu'
-    """
-    wanted = torch.device(device)
-    if wanted.type != "cuda":
-        return str(wanted)
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count and (wanted.index is None or wanted.index < count):
-        return str(wanted)
-    fallback = "cuda:0" if count else "cpu"
-    warnings.warn(
-        f"this model was trained on {device!r}, which is not available here; "
-        f"it is loaded on {fallback!r}.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return fallback
-
-
-_GLOBAL_RNG_LOCK = threading.RLock()
-
-
-@contextmanager
-def _seeded_torch(seed: int, device: str) -> Iterator[None]:
-    """Seed torch inside a forked RNG state, leaving the global state untouched.
-
-    torch's default generator is one per process: fits running in threads of
-    one process (a Dask worker with several threads, joblib's threading
-    backend) take turns here, so that each draws only its own seeded stream.
-    """
-    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextmanager
-def _torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op thread count for a block, then restore it."""
-    previous = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _image_shape_param(image_shape) -> tuple[int, int, int]:
-    shape = tuple(image_shape)
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3 or not all(isinstance(s, Integral) and s > 0 for s in shape):
-        raise ValueError(
-            f"image_shape must be (C, H, W) or (H, W) with positive integers, got {image_shape!r}"
-        )
-    return tuple(int(s) for s in shape)
-
-
-class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the GAN-based detectors; not for direct use.
 
     Tabular input (2-D ``X``) is standardised per feature and fed to MLP
     backbones; image input (``image_shape`` given, or a 3-D ``(n, H, W)`` /
     4-D ``(n, C, H, W)`` array) is scaled to ``[-1, 1]`` from the training
     range and fed to DCGAN backbones.
+
+    A subclass's ``__init__`` takes its own keyword-only parameters and
+    ``**params``, which it hands to ``super().__init__``; its signature, for
+    scikit-learn's ``get_params`` and for ``help()``, is set to the shared
+    parameters followed by its own (see ``__init_subclass__``).
     """
 
     # Optimiser steps that ``n_epochs="auto"`` aims at, per kind of data:
@@ -253,12 +125,33 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
 
+    def __init_subclass__(cls, **kwargs):
+        """Give an ``__init__(self, *, own..., **params)`` the full signature.
+
+        scikit-learn reads the parameter names from the signature of
+        ``__init__`` (``get_params``, ``clone``, ``repr``): a subclass that
+        passes ``**params`` to its parent gets the parent's signature
+        followed by its own keyword-only parameters, so that the shared
+        parameters are written once, here.
+        """
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+        own = list(signature.parameters.values())
+        if not any(p.kind is p.VAR_KEYWORD for p in own):
+            return
+        inherited = inspect.signature(super(cls, cls).__init__).parameters.values()
+        own = [p for p in own if p.kind is p.KEYWORD_ONLY]
+        init.__signature__ = signature.replace(parameters=[*inherited, *own])
+
     # ------------------------------------------------------------------
     # Hooks: what a detector subclass provides.
     # ------------------------------------------------------------------
     @abstractmethod
     def _build_networks(self) -> None:
-        """Create the networks as fitted attributes (``generator_``, ...)."""
+        """Create the networks with ``_register_network`` (``generator_``, ...)."""
 
     @abstractmethod
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -313,27 +206,27 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         """
 
     # ------------------------------------------------------------------
-    # Backbone factories shared by the detectors.
+    # The networks: built for the data, registered by name.
     # ------------------------------------------------------------------
-    def _make_encoder(self) -> nn.Module:
-        if self.image_shape_ is None:
-            return MLPEncoder(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
-        return DCGANEncoder(self.image_shape_, self.latent_dim_, self.n_filters)
+    # Names of the fitted networks, in the order they were built; set by
+    # ``_register_network``. ``_networks``, pickling and skanomaly.save walk it.
+    _network_names: tuple[str, ...] = ()
 
-    def _make_decoder(self) -> nn.Module:
-        if self.image_shape_ is None:
-            return MLPDecoder(self.latent_dim_, self.hidden_dims_, self.n_features_in_)
-        return DCGANDecoder(self.image_shape_, self.latent_dim_, self.n_filters)
+    def _backbone(self) -> Backbone:
+        """The network factory for the fitted data: MLPs for rows, DCGANs for images."""
+        return Backbone(
+            n_features=self.n_features_in_,
+            latent_dim=self.latent_dim_,
+            hidden_dims=self.hidden_dims_,
+            image_shape=self.image_shape_,
+            n_filters=self.n_filters,
+        )
 
-    def _make_discriminator(self) -> nn.Module:
-        if self.image_shape_ is None:
-            return MLPDiscriminator(self.n_features_in_, self.hidden_dims_)
-        return DCGANDiscriminator(self.image_shape_, self.n_filters)
-
-    def _make_joint_discriminator(self) -> nn.Module:
-        if self.image_shape_ is None:
-            return MLPJointDiscriminator(self.n_features_in_, self.hidden_dims_, self.latent_dim_)
-        return DCGANJointDiscriminator(self.image_shape_, self.latent_dim_, self.n_filters)
+    def _register_network(self, name: str, module: nn.Module) -> None:
+        """Set the fitted attribute ``name`` (ending in ``_``) to ``module`` and record it."""
+        setattr(self, name, module)
+        if name not in self._network_names:
+            self._network_names = (*self._network_names, name)
 
     def _adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
         """Adam with beta1 = 0.5, as in DCGAN and the three papers."""
@@ -341,7 +234,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         return torch.optim.Adam(params, lr=lr or self.learning_rate, betas=(0.5, 0.999))
 
     def _networks(self) -> dict[str, nn.Module]:
-        return {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+        """The registered networks by attribute name, in the order they were built."""
+        return {name: getattr(self, name) for name in self._network_names}
 
     def _network_namespace(self) -> SimpleNamespace:
         """The networks by name without the trailing underscore, in ``eval()`` mode."""
@@ -350,61 +244,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     # ------------------------------------------------------------------
-    # Input handling.
+    # Sizes.
     # ------------------------------------------------------------------
-    def _validate_input(self, X, *, reset: bool) -> tuple[np.ndarray, tuple[int, ...]]:
-        """Validate ``X``; return it as 2-D float rows and its original shape."""
-        image_shape = None
-        if not (issparse(X) or hasattr(X, "iloc")):
-            if not hasattr(X, "ndim"):
-                X = np.asarray(X)
-            if X.ndim > 4:
-                raise ValueError(f"Expected a 2-D, 3-D or 4-D array, got {X.ndim}-D input.")
-            if X.ndim in (3, 4):
-                X = np.asarray(X)
-                _refuse_channels_last(X)
-                image_shape = X.shape[1:] if X.ndim == 4 else (1, *X.shape[1:])
-                if not reset and self.image_shape_ is None:
-                    raise ValueError(
-                        f"{type(self).__name__} was fitted on tabular data with "
-                        f"{self.n_features_in_} features, got images of shape {image_shape}."
-                    )
-                if not reset and image_shape != self.image_shape_:
-                    raise ValueError(
-                        f"wrong image shape: {type(self).__name__} was fitted on images of "
-                        f"shape (C, H, W) = {self.image_shape_}, got {image_shape}."
-                    )
-        shape = getattr(X, "shape", None)
-        # An explicit row length: reshape(0, -1) is ambiguous for empty input.
-        X2d = X.reshape(len(X), math.prod(X.shape[1:])) if image_shape is not None else X
-        X2d = validate_data(
-            self,
-            X2d,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
-        if reset:
-            if image_shape is None and self.image_shape is not None:
-                image_shape = _image_shape_param(self.image_shape)
-                if math.prod(image_shape) != X2d.shape[1]:
-                    raise ValueError(
-                        f"image_shape={tuple(self.image_shape)} has {math.prod(image_shape)} "
-                        f"values per image, but X has {X2d.shape[1]} features."
-                    )
-            elif image_shape is not None and self.image_shape is not None:
-                if _image_shape_param(self.image_shape) != image_shape:
-                    raise ValueError(
-                        f"image_shape={tuple(self.image_shape)} does not match the shape of "
-                        f"the images in X, {image_shape}."
-                    )
-            if image_shape is not None:
-                padded_side(*image_shape[1:])  # raises for images smaller than 8x8
-            self.image_shape_ = image_shape
-            if image_shape is not None:
-                self._check_model_memory(len(X2d))
-        return X2d, (tuple(shape) if image_shape is not None and shape else X2d.shape)
-
     def _check_model_memory(self, n_samples: int) -> None:
         """Refuse images whose networks would not fit in memory, before building them.
 
@@ -425,67 +266,12 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         free = _limits.available_memory(device)
         if side > _limits.MAX_IMAGE_SIDE or (free is not None and need > free):
             limit = f"{_limits.gib(free)} free on {device}" if free is not None else "the limit"
-            raise ValueError(
+            raise ModelTooLargeError(
                 f"images of {height}x{width} pixels are padded to {side}x{side} inside the "
                 f"networks, and training would need about {_limits.gib(need)}, more than "
                 f"{limit}; resize them (image_size in skanomaly.datasets.load_image_folder, "
                 "--image-size on the command line) or lower n_filters / batch_size."
             )
-
-    def _fit_scaling(self, X: np.ndarray) -> None:
-        """Standardise tabular features robustly; map image pixels to [-1, 1].
-
-        Tabular features are first clipped to ``input_bounds_``, the median
-        plus or minus ``_ROBUST_BOUND`` robust spreads (the interquartile
-        range over 1.349, a standard deviation for Gaussian data), and then
-        standardised. One glitch row at 1e4 among normal rows would
-        otherwise set the standard deviation by itself and squash every
-        normal row onto zero; clipped, it is one more extreme row. The
-        networks train on the clipped rows; rows are scored unclipped.
-        """
-        if self.image_shape_ is None:
-            # Statistics of X / magnitude: finite values near the float64 limit
-            # would overflow the sum of squares.
-            magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
-            unit = X / magnitude
-            self.input_bounds_ = _robust_bounds(unit) * magnitude
-            unit = np.clip(
-                unit, self.input_bounds_[0] / magnitude, self.input_bounds_[1] / magnitude
-            )
-            self.shift_ = unit.mean(axis=0) * magnitude
-            scale = unit.std(axis=0) * magnitude
-        else:
-            low, high = float(X.min()), float(X.max())
-            self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
-            scale = np.full(X.shape[1], high / 2 - low / 2)
-        # Constant columns / images: leave them centred rather than divide by zero.
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
-        self.scale_ = scale
-
-    def _to_tensor(self, X: np.ndarray, *, clip_to_bounds: bool = False) -> torch.Tensor:
-        """Scaled float32 tensor in the networks' layout (rows or images).
-
-        ``clip_to_bounds`` (training data only) clips tabular rows to
-        ``input_bounds_``; rows to score are not clipped, so that an outlier
-        far beyond the training data keeps its distance.
-        """
-        bounds = getattr(self, "input_bounds_", None)  # None for images
-        if clip_to_bounds and bounds is not None:
-            X = np.clip(X, bounds[0], bounds[1])
-        with np.errstate(over="ignore"):  # an overflow to inf is clipped just below
-            scaled = (X - self.shift_) / self.scale_
-        # Saturate far-out values (a million training spreads away) so that
-        # no float32 activation overflows: finite input, finite scores.
-        np.clip(scaled, -_INPUT_LIMIT, _INPUT_LIMIT, out=scaled)
-        tensor = torch.from_numpy(scaled.astype(np.float32))
-        if self.image_shape_ is not None:
-            tensor = tensor.reshape(-1, *self.image_shape_)
-        return tensor
-
-    def _from_tensor(self, t: torch.Tensor) -> np.ndarray:
-        """Undo ``_to_tensor``: 2-D float64 rows in the input's units."""
-        rows = t.detach().to("cpu", torch.float64).reshape(len(t), -1).numpy()
-        return rows * self.scale_ + self.shift_
 
     def _resolve_sizes(self) -> None:
         n_features = self.n_features_in_
@@ -522,7 +308,6 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Fitting.
     # ------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the networks on ``X`` (assumed mostly normal) and set ``offset_``.
 
@@ -539,12 +324,23 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted detector.
         """
+        self._fit_and_score(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_and_score(self, X) -> np.ndarray:
+        """``fit``, returning the anomaly scores of the training rows (``-score_samples(X)``).
+
+        For wrappers that need them (PyOD's ``decision_scores_``, the command
+        line's thresholds): ``fit`` computes them for ``offset_`` anyway.
+        """
         try:
             return self._fit(X)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
             for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
                 delattr(self, name)
+            vars(self).pop("_network_names", None)
             raise
 
     def _threads(self):
@@ -568,8 +364,11 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         in_worker_thread = threading.current_thread() is not threading.main_thread()
         return _torch_threads(1 if self.image_shape_ is None or in_worker_thread else None)
 
-    def _fit(self, X):
+    def _fit(self, X) -> np.ndarray:
+        """Fit on ``X``; return the anomaly scores of its rows (higher = abnormal)."""
         X, _ = self._validate_input(X, reset=True)
+        if self.image_shape_ is not None:
+            self._check_model_memory(len(X))
         self.device_ = resolve_device(self.device)
         self._resolve_sizes()
         self._fit_scaling(X)
@@ -581,6 +380,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping:
             data, validation = self._split_validation(data, random_state)
         with _seeded_torch(seed, self.device_), self._threads():
+            self._network_names = ()
             self._build_networks()
             for module in self._networks().values():
                 module.apply(dcgan_init)
@@ -590,15 +390,12 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
         # Every training row (validation rows too), as score_samples scores it.
         scores = self._score_tensor(X)
         if not np.all(np.isfinite(scores)):
-            raise FloatingPointError(
+            raise TrainingDivergedError(
                 "training produced non-finite anomaly scores on the training data; "
                 "lower learning_rate or check the input scale."
             )
         self.offset_ = float(np.percentile(-scores, 100 * self.contamination))
-        # Kept for wrappers that need the training scores (PyOD's
-        # ``decision_scores_``), so they need not score the data again.
-        self._training_anomaly_scores_ = scores
-        return self
+        return scores
 
     def _split_validation(self, data: torch.Tensor, random_state) -> tuple:
         """Hold out ``validation_fraction`` of the (scaled) training rows."""
@@ -652,7 +449,7 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
             bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
             if bad:
                 name, value = next(iter(bad.items()))
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"training diverged at epoch {epoch + 1}: {name} = {value}. "
                     f"Try a smaller learning_rate (now {self.learning_rate})."
                 )
@@ -912,11 +709,8 @@ class BaseGANDetector(OutlierMixin, BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
-        for name, value in state.items():
-            if isinstance(value, nn.Module) and any(
-                p.device.type != "cpu" for p in value.parameters()
-            ):
-                state[name] = copy.deepcopy(value).cpu()
+        for name in self._network_names:
+            state[name] = _cpu_module(state[name])
         return state
 
     def __setstate__(self, state):

@@ -1,0 +1,110 @@
+"""Where and how torch runs: devices, seeding, threads, CPU copies for pickling.
+
+Shared by the estimators (:mod:`skanomaly._base`), the model files
+(:mod:`skanomaly.persistence`) and the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .exceptions import DeviceWarning
+
+__all__ = ["available_device", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device) -> str:
+    """Turn the ``device`` parameter into a concrete torch device string.
+
+    ``"auto"`` means CUDA when available, else the CPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if str(device) == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available")
+    return str(resolved)
+
+
+def available_device(device: str) -> str:
+    """The device a loaded model goes to: ``device`` if this machine has it.
+
+    A CUDA device that is missing here falls back, with a
+    :class:`~skanomaly.exceptions.DeviceWarning`, to the first GPU when
+    there is one, else to the CPU.
+
+    Examples
+    --------
+    >>> available_device("cpu")
+    'cpu'
+    """
+    wanted = torch.device(device)
+    if wanted.type != "cuda":
+        return str(wanted)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count and (wanted.index is None or wanted.index < count):
+        return str(wanted)
+    fallback = "cuda:0" if count else "cpu"
+    warnings.warn(
+        f"this model was trained on {device!r}, which is not available here; "
+        f"it is loaded on {fallback!r}.",
+        DeviceWarning,
+        stacklevel=3,
+    )
+    return fallback
+
+
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+@contextmanager
+def _seeded_torch(seed: int, device: str) -> Iterator[None]:
+    """Seed torch inside a forked RNG state, leaving the global state untouched.
+
+    torch's default generator is one per process: fits running in threads of
+    one process (a Dask worker with several threads, joblib's threading
+    backend) take turns here, so that each draws only its own seeded stream.
+    """
+    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def _torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block, then restore it."""
+    previous = torch.get_num_threads()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _cpu_module(module: nn.Module) -> nn.Module:
+    """``module`` if it lives on the CPU, else a CPU copy; the original stays put."""
+    if any(p.device.type != "cpu" for p in module.parameters()):
+        return copy.deepcopy(module).cpu()
+    return module
+
+
+def _cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s ``state_dict`` with every tensor on the CPU, detached."""
+    return {key: tensor.detach().cpu() for key, tensor in module.state_dict().items()}
