@@ -52,7 +52,8 @@ def test_scores_do_not_depend_on_the_batch(
         detector, X = fitted_tabular[detector_class], np.vstack(blobs)
     else:
         detector, X = fitted_image[detector_class], digits_images[0][:160]
-    same = {"rtol": 1e-9, "atol": 1e-12}
+    # Bit for bit on the CPU; cuDNN may pick other kernels for other batch sizes.
+    same = {"rtol": 0, "atol": 0} if TEST_DEVICE == "cpu" else {"rtol": 1e-5, "atol": 1e-6}
     together = detector.score_samples(X)
     alone = np.array([detector.score_samples(X[i : i + 1])[0] for i in range(0, len(X), 11)])
     np.testing.assert_allclose(together[::11], alone, **same)
@@ -85,7 +86,9 @@ def test_scores_and_maps_in_one_pass(detector_class, fitted_image, digits_images
 def test_scoring_streams_in_batches(detector_class, monkeypatch):
     # Memory grows with the batch, not with the number of rows.
     rng = np.random.default_rng(0)
-    detector = fast(detector_class, hidden_dims=(8,)).fit(rng.normal(size=(48, 30)))
+    # (A one-step AnoGAN search: the chunking is the point here, not the search.)
+    one_step = {"latent_steps": 1} if "latent_steps" in detector_class._get_param_names() else {}
+    detector = fast(detector_class, hidden_dims=(8,), **one_step).fit(rng.normal(size=(48, 30)))
     X = rng.normal(size=(40_000, 30))  # 9.2 MB
     sizes = []
     original = detector_class._anomaly_score
