@@ -196,7 +196,7 @@ OWN_PARAM_CASES = [
 @pytest.mark.parametrize(
     "cls, params, match",
     OWN_PARAM_CASES,
-    ids=[f"{cls.__name__} {next(iter(params.items()))}" for cls, params, _ in OWN_PARAM_CASES],
+    ids=[f"{cls.__name__}-{k}={v!r}" for cls, p, _ in OWN_PARAM_CASES for k, v in p.items()],
 )
 def test_fit_rejects_bad_detector_parameters(cls, params, match):
     detector = fast(cls, **params)
