@@ -79,15 +79,30 @@ def digits_images():
 
 
 class _FittedOnFirstUse(dict):
-    """Detector class -> fitted detector, each fitted the first time it is asked for."""
+    """Detector class -> fitted detector, each fitted the first time it is asked for.
 
-    def __init__(self, fit):
+    ``check_unchanged`` (run when the session ends) fails if a test changed
+    one of them: its parameters, threshold or scores on ``probe``.
+    """
+
+    def __init__(self, fit, probe):
         super().__init__()
-        self._fit = fit
+        self._fit, self._probe, self._fingerprints = fit, probe, {}
 
     def __missing__(self, cls):
         self[cls] = detector = self._fit(cls)
+        self._fingerprints[cls] = self._fingerprint(detector)
         return detector
+
+    def _fingerprint(self, detector):
+        return detector.get_params(), detector.offset_, detector.score_samples(self._probe)
+
+    def check_unchanged(self):
+        for cls, (params, offset, scores) in self._fingerprints.items():
+            now = self._fingerprint(self[cls])
+            message = f"a test changed the shared fitted {cls.__name__}; change a copy"
+            assert now[0] == params and now[1] == offset, message
+            np.testing.assert_array_equal(now[2], scores, err_msg=message)
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +112,13 @@ def fitted_tabular(blobs):
     Shared by the whole session: tests read it, and change only a
     ``copy.deepcopy`` (or fit a ``clone``) of it.
     """
-    inliers, _ = blobs
-    return _FittedOnFirstUse(lambda cls: fast(cls, latent_dim=3, hidden_dims=(16, 8)).fit(inliers))
+    inliers, outliers = blobs
+    fitted = _FittedOnFirstUse(
+        lambda cls: fast(cls, latent_dim=3, hidden_dims=(16, 8)).fit(inliers),
+        probe=np.r_[inliers[:3], outliers[:2]],
+    )
+    yield fitted
+    fitted.check_unchanged()
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +128,9 @@ def fitted_image(digits_images):
     Read-only like ``fitted_tabular``; ``digits_images[0][64:]`` are unseen images.
     """
     X, _ = digits_images
-    return _FittedOnFirstUse(lambda cls: fast(cls, n_filters=4).fit(X[:64]))
+    fitted = _FittedOnFirstUse(lambda cls: fast(cls, n_filters=4).fit(X[:64]), probe=X[64:69])
+    yield fitted
+    fitted.check_unchanged()
 
 
 def networks(detector):
