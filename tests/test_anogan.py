@@ -1,49 +1,30 @@
-"""What is specific to AnoGAN: the batched latent search and its score."""
+"""What is specific to AnoGAN: the latent search and its score.
+
+Batch independence of the search is checked for every detector in
+``test_estimator_api.py``; its parameters in ``test_input_validation.py``.
+"""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
-import pytest
 import torch
 
 from skanomaly import AnoGANDetector
 
-from .conftest import fast
+from .conftest import fast, networks
 
 
-@pytest.fixture(scope="module")
-def fitted(blobs):
+def test_search_lowers_the_loss_and_leaves_networks_untouched(fitted_tabular, blobs):
     inliers, _ = blobs
-    return fast(AnoGANDetector, n_epochs=10, latent_steps=30).fit(inliers)
-
-
-def test_batched_search_equals_row_by_row(fitted, blobs):
-    inliers, outliers = blobs
-    X = np.vstack([inliers[:30], outliers[:10]])
-    together = fitted.score_samples(X)
-    alone = np.array([fitted.score_samples(row[None])[0] for row in X])
-    np.testing.assert_allclose(together, alone, rtol=1e-9, atol=1e-12)
-    reconstructed = fitted.reconstruct(X[:5])
-    np.testing.assert_allclose(
-        reconstructed, np.vstack([fitted.reconstruct(row[None]) for row in X[:5]]), rtol=1e-9
-    )
-
-
-def test_score_does_not_depend_on_batch_companions(fitted, blobs):
-    inliers, outliers = blobs
-    with_inliers = fitted.score_samples(inliers[:20])
-    with_outliers = fitted.score_samples(np.vstack([outliers, inliers[:20]]))[len(outliers) :]
-    np.testing.assert_allclose(with_inliers, with_outliers, rtol=1e-9, atol=1e-12)
-
-
-def test_search_lowers_the_loss_and_leaves_networks_untouched(fitted, blobs):
-    inliers, _ = blobs
-    networks = [fitted.generator_, fitted.discriminator_]
+    fitted = fitted_tabular[AnoGANDetector]
+    nets = list(networks(fitted).values())
 
     def snapshot():
         return [
             (p.detach().clone(), None if p.grad is None else p.grad.clone())
-            for net in networks
+            for net in nets
             for p in [*net.parameters(), *net.buffers()]
         ]
 
@@ -55,8 +36,8 @@ def test_search_lowers_the_loss_and_leaves_networks_untouched(fitted, blobs):
         assert torch.equal(value, value_after)
         assert (grad is None and grad_after is None) or torch.equal(grad, grad_after)
     assert torch.equal(torch.random.get_rng_state(), torch_state)
-    start_only = -fitted.set_params(latent_steps=0).score_samples(inliers)
-    fitted.set_params(latent_steps=30)
+    # A shallow copy shares the networks: the shared fixture stays as it was.
+    start_only = -copy.copy(fitted).set_params(latent_steps=0).score_samples(inliers)
     # Descent from the best starting code improves (almost) every row's fit.
     assert np.mean(searched < start_only) > 0.9
     assert searched.mean() < start_only.mean()
@@ -79,31 +60,3 @@ def test_starting_codes_are_fixed_at_fit(blobs):
     assert first.latent_candidates_.shape[1] == first.latent_dim_
     np.testing.assert_array_equal(first.latent_candidates_, again.latent_candidates_)
     assert not np.array_equal(first.latent_candidates_, other.latent_candidates_)
-
-
-def test_image_search(digits_images):
-    X, y = digits_images
-    detector = fast(AnoGANDetector, n_filters=8, latent_steps=5).fit(X[y == 0][:60])
-    scores = detector.score_samples(X[:12])
-    alone = np.array([detector.score_samples(X[i : i + 1])[0] for i in range(12)])
-    np.testing.assert_allclose(scores, alone, rtol=1e-9, atol=1e-12)
-    assert detector.reconstruct(X[:3]).shape == (3, 1, 8, 8)
-
-
-@pytest.mark.parametrize(
-    ("params", "match"),
-    [
-        ({"latent_steps": -1}, "latent_steps"),
-        ({"latent_lr": 0.0}, "latent_lr"),
-        ({"disc_weight": 1.5}, "disc_weight"),
-    ],
-)
-def test_invalid_search_parameters(params, match, blobs):
-    with pytest.raises(ValueError, match=match):
-        fast(AnoGANDetector, **params).fit(blobs[0])
-
-
-def test_divergence_is_reported():
-    X = np.random.default_rng(0).normal(size=(64, 4)) * 1e3
-    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+"):
-        fast(AnoGANDetector, learning_rate=1e12, n_epochs=20, latent_steps=2).fit(X)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +30,7 @@ from skanomaly.metrics import aupro, pixel_roc_auc
 from skanomaly.persistence import read_metadata
 from skanomaly.plot import MASK_COLOUR
 
-from .conftest import TINY_CLI, fails_with_one_line, train_with_cli
+from .conftest import TINY_CLI, fails_with_one_line, rewrite_model_file, train_with_cli, write_png
 
 
 def _blobs(rng, n, bright):
@@ -205,14 +207,13 @@ def test_error_image_size_mismatch(model_file, tmp_path, capsys):
     fails_with_one_line(capsys, argv, r"image size mismatch: .* 16x16 .* 8x8")
 
 
-def test_error_mixed_sizes_and_bad_parameters(tmp_path, capsys):
+def test_error_mixed_sizes(tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
     Image.new("L", (8, 8)).save(folder / "a.png")
     Image.new("L", (10, 8)).save(folder / "b.png")
     argv = ["train", str(folder), "--detector", "ganomaly", "--output", str(tmp_path / "m")]
     fails_with_one_line(capsys, argv, "differ in size")
-    fails_with_one_line(capsys, [*argv, "--image-size", "8", "--epochs", "0"], "--epochs must be")
 
 
 def test_traceback_flag_shows_the_exception(tmp_path):
@@ -411,13 +412,15 @@ def test_score_device_error_names_the_flag(model_file, data_dir, tmp_path, capsy
 # ----------------------------------------------------------------------
 # train: learning rate, detector options, early stopping; errors name flags
 # ----------------------------------------------------------------------
-def _train_argv(data_dir, path, detector="ganomaly"):
-    return ["train", str(data_dir), "--detector", detector, "--output", str(path), *TINY_CLI]
+def _train_argv(data_dir, path, *extra, detector="ganomaly"):
+    return [
+        "train", str(data_dir), "--detector", detector, "--output", str(path), *TINY_CLI, *extra
+    ]  # fmt: skip
 
 
 def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
     path = tmp_path / "a.skan"
-    assert main([*_train_argv(data_dir, path, "anogan"), "--latent-steps", "3",
+    assert main([*_train_argv(data_dir, path, detector="anogan"), "--latent-steps", "3",
                  "--learning-rate", "1e-3"]) == 0  # fmt: skip
     params = skanomaly.load(path).get_params()
     assert params["latent_steps"] == 3 and params["learning_rate"] == 1e-3
@@ -432,7 +435,10 @@ def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
     assert detector.n_iter_no_change == 1
 
     path = tmp_path / "e.skan"
-    assert main([*_train_argv(data_dir, path, "egbad"), "--disc-score", "cross_entropy"]) == 0
+    assert (
+        main([*_train_argv(data_dir, path, detector="egbad"), "--disc-score", "cross_entropy"])
+        == 0
+    )
     assert skanomaly.load(path).disc_score == "cross_entropy"
 
 
@@ -441,21 +447,29 @@ def test_train_detector_options_reach_the_model(data_dir, tmp_path, capsys):
     [
         ("ganomaly", ["--latent-steps", "5"], "--latent-steps applies to --detector anogan"),
         ("anogan", ["--anomaly-score", "combined"], "--anomaly-score applies to .*ganomaly"),
+        ("ganomaly", ["--epochs", "0"], "--epochs must be at least 1, got 0"),
         ("ganomaly", ["--learning-rate", "-1"], "--learning-rate must be"),
-        ("ganomaly", ["--batch-size", "0"], "--batch-size must be"),
-        ("ganomaly", ["--contamination", "0.9"], "--contamination must be"),
+        ("ganomaly", ["--batch-size", "0"], "--batch-size must be at least 2"),
+        ("ganomaly", ["--batch-size", "1"], "--batch-size must be at least 2"),
+        ("ganomaly", ["--contamination", "0.9"], "--contamination must be in"),
+        ("ganomaly", ["--contamination", "2"], "--contamination must be in"),
+        ("ganomaly", ["--n-filters", "0"], "--n-filters must be"),
+        ("ganomaly", ["--latent-dim", "-3"], "--latent-dim must be"),
         ("ganomaly", ["--validation-fraction", "0.2"], "need --early-stopping"),
         ("ganomaly", ["--early-stopping", "--validation-fraction", "2"], "--validation-fraction"),
-        ("ganomaly", ["--device", "nonsense"], r"--device.*'nonsense' is not a valid"),
+        ("ganomaly", ["--device", "nonsense"],
+         r"--device: device='nonsense' is not a valid torch device"),
         # Too few images to hold out: reported at fit, still with the flags' names.
         ("ganomaly", ["--early-stopping", "--validation-fraction", "0.01"],
          "--early-stopping with --validation-fraction=0.01 leaves too few"),
     ],
 )  # fmt: skip
 def test_train_errors_name_the_flag(detector, extra, message, data_dir, tmp_path, capsys):
-    argv = [*_train_argv(data_dir, tmp_path / "m.skan", detector), *extra]
-    fails_with_one_line(capsys, argv, message)
+    argv = [*_train_argv(data_dir, tmp_path / "m.skan", detector=detector), *extra]
+    out = fails_with_one_line(capsys, argv, message)
     assert not (tmp_path / "m.skan").exists()
+    if "--early-stopping" not in extra:  # the others are checked before the work starts
+        assert "Training" not in out
 
 
 def test_train_and_score_record_what_produced_them(mvtec_model, mvtec_dir, tmp_path, capsys):
@@ -477,3 +491,149 @@ def test_train_and_score_record_what_produced_them(mvtec_model, mvtec_dir, tmp_p
     assert record["model"]["run"] == run  # the report leads back to the training run
     assert record["model"]["parameters"]["n_filters"] == 4
     assert record["metrics"] == json.loads((report / "metrics.json").read_text())
+
+
+# ----------------------------------------------------------------------
+# Checked before the work starts, and said in one line
+# ----------------------------------------------------------------------
+def test_unwritable_output_is_reported_before_training(data_dir, tmp_path, capsys):
+    (tmp_path / "file").write_text("a file, not a folder")
+    out = fails_with_one_line(
+        capsys, _train_argv(data_dir, tmp_path / "file" / "m.skan"), "cannot write the model"
+    )
+    assert "Training" not in out
+    out = fails_with_one_line(
+        capsys, _train_argv(data_dir, tmp_path), "is a folder; give the model file's name"
+    )
+    assert "Training" not in out
+
+
+@pytest.mark.parametrize("top_k", ["0", "-1"])
+def test_top_k_is_checked_before_scoring(top_k, model_file, data_dir, tmp_path, capsys):
+    report = tmp_path / "report"
+    argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--top-k", top_k]
+    out = fails_with_one_line(capsys, argv, f"--top-k must be at least 1, got {top_k}")
+    assert "Scored" not in out and not report.exists()
+
+
+def test_unwritable_report_folder_is_reported_before_scoring(
+    model_file, data_dir, tmp_path, capsys
+):
+    (tmp_path / "file").write_text("x")
+    argv = ["score", str(model_file), str(data_dir), "--output", str(tmp_path / "file" / "r")]
+    out = fails_with_one_line(capsys, argv, "cannot write the report")
+    assert "Scored" not in out
+
+
+@pytest.mark.parametrize("n_images", ["0", "-2"])
+def test_demo_n_images_is_checked(n_images, tmp_path, capsys):
+    argv = ["demo", "--n-images", n_images, "--output", str(tmp_path / "d"), "--epochs", "1"]
+    out = fails_with_one_line(capsys, argv, "--n-images must be in \\[1, 20\\]")
+    assert "training on" not in out
+
+
+def test_non_utf8_file_names_are_reported(model_file, tmp_path, capsys):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in (b"plain.png", b"caf\xe9.png"):  # Latin-1 bytes: not UTF-8
+        Image.new("L", (8, 8), 90).save(os.path.join(os.fsencode(folder), name))
+    report = tmp_path / "report"
+    assert (
+        main(["score", str(model_file), str(folder), "--output", str(report), "--top-k", "2"]) == 0
+    )
+    capsys.readouterr()
+    with open(report / "scores.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(os.path.basename(r["path"]) for r in rows) == ["caf\\udce9.png", "plain.png"]
+    assert not [p for p in report.iterdir() if p.name.startswith(".")]
+
+
+def test_ok_ng_folders_and_class_flags(model_file, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for name in ("OK", "NG", "sample"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(
+                tmp_path / name / f"{i}.png"
+            )
+    # The report folder inside the data folder: not mistaken for a class folder.
+    report = str(tmp_path / "r")
+    args = ["score", str(model_file), str(tmp_path), "--output", report, "--top-k", "2"]
+    assert main(args) == 0
+    assert "ROC-AUC" in capsys.readouterr().out
+    with open(tmp_path / "r" / "scores.csv") as handle:
+        truth = {r["path"].split(os.sep)[-2]: r["true_anomaly"] for r in csv.DictReader(handle)}
+    assert truth == {"NG": "1", "OK": "0", "sample": "1"}
+
+    shutil.rmtree(report)  # it holds pictures now: the next runs report elsewhere
+    args[4] = report = str(tmp_path.parent / f"{tmp_path.name}-report")
+    assert main([*args, "--normal-class", "sample", "--normal-class", "OK"]) == 0
+    with open(os.path.join(report, "scores.csv")) as handle:
+        truth = {r["path"].split(os.sep)[-2]: r["true_anomaly"] for r in csv.DictReader(handle)}
+    assert truth == {"NG": "1", "OK": "0", "sample": "0"}
+    assert main([*args, "--anomalous-class", "sample"]) == 0
+    capsys.readouterr()
+    fails_with_one_line(
+        capsys, [*args, "--normal-class", "missing"], "normal class 'missing' is not a class"
+    )
+
+
+def test_crafted_metadata_and_nan_models_are_refused(model_file, data_dir, tmp_path, capsys):
+    big = rewrite_model_file(
+        model_file, tmp_path / "big.skan", metadata={"image_size": [30000, 30000]}
+    )
+    fails_with_one_line(
+        capsys,
+        ["score", str(big), str(data_dir), "--output", str(tmp_path / "r")],
+        "image_size \\[30000, 30000\\] in its metadata, but the model takes 8x8",
+    )
+    nan = rewrite_model_file(
+        model_file, tmp_path / "nan.skan", fitted={"offset_": {"float": "nan"}}
+    )
+    out = fails_with_one_line(
+        capsys,
+        ["score", str(nan), str(data_dir), "--output", str(tmp_path / "r")],
+        "offset_ is nan",
+    )
+    assert "flagged" not in out
+
+
+def test_damaged_model_file_is_one_line(model_file, data_dir, tmp_path, capsys):
+    cut = tmp_path / "cut.skan"
+    cut.write_bytes(model_file.read_bytes()[:1085])
+    fails_with_one_line(
+        capsys, ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")], "damaged"
+    )
+
+
+def test_huge_and_padded_images_are_refused_before_training(tmp_path, capsys):
+    strip = tmp_path / "strip"
+    strip.mkdir()
+    for i in range(2):
+        Image.new("L", (4096, 8), 40 * i).save(strip / f"{i}.png")
+    out = fails_with_one_line(
+        capsys,
+        _train_argv(strip, tmp_path / "m.skan", "--n-filters", "64"),
+        r"8x4096 pixels are padded to 4096x4096 .* GiB.*--image-size",
+    )
+    # Refused in fit, before the networks are built (they would need terabytes).
+    assert "Trained" not in out and not (tmp_path / "m.skan").exists()
+
+
+def test_train_output_is_a_valid_model_even_if_it_existed(model_file, data_dir, tmp_path, capsys):
+    target = tmp_path / "m.skan"
+    target.write_bytes(b"an older file")
+    assert main(_train_argv(data_dir, target)) == 0
+    capsys.readouterr()
+    assert skanomaly.load(target).image_shape_ == (1, 8, 8)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.skan"]
+
+
+def test_huge_image_is_one_line_even_with_image_size(tmp_path, capsys):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    write_png(folder / "big.png", np.zeros((1, 1)), width=20000, height=20000, data=b"")
+    argv = _train_argv(folder, tmp_path / "m.skan", "--image-size", "32")
+    fails_with_one_line(
+        capsys, argv, "big.png is larger than skanomaly reads .* downscale it first"
+    )

@@ -53,31 +53,6 @@ def test_all_lists_every_exception_class():
     assert set(exceptions.__all__) == named
 
 
-def test_divergence_raises_training_diverged_error():
-    with pytest.raises(TrainingDivergedError, match=r"diverged at epoch \d+"):
-        fast(GANomalyDetector, learning_rate=1e6, n_epochs=20).fit(ROWS)
-
-
-def test_non_finite_training_scores_raise_training_diverged_error(monkeypatch):
-    monkeypatch.setattr(
-        GANomalyDetector, "_anomaly_score", lambda self, nets, x: torch.full((len(x),), np.nan)
-    )
-    with pytest.raises(TrainingDivergedError, match="non-finite anomaly scores"):
-        fast(GANomalyDetector).fit(ROWS)
-
-
-def test_images_too_large_for_memory_raise_model_too_large_error():
-    with pytest.raises(ModelTooLargeError, match=r"padded to 4096x4096"):
-        fast(GANomalyDetector).fit(np.zeros((4, 1, 8, 4096)))
-
-
-def test_refitting_checks_the_memory_too():
-    images = np.random.default_rng(0).uniform(size=(4, 1, 8, 8))
-    detector = fast(GANomalyDetector).fit(images)
-    with pytest.raises(ModelTooLargeError):
-        detector.fit(np.zeros((4, 1, 8, 4096)))
-
-
 def test_bad_model_files_raise_model_file_error(tmp_path):
     path = tmp_path / "model.skan"
     path.write_bytes(pickle.dumps(fast(GANomalyDetector)))

@@ -18,9 +18,8 @@ import pytest
 import skanomaly
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector, export_onnx
 from skanomaly.cli import main
-from skanomaly.export import _write_atomically
 
-from .conftest import fast
+from .conftest import _write_atomically, fast
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -113,9 +112,8 @@ def test_cli_export_round_trip(digits_images, tmp_path, capsys):
     assert os.listdir(out.parent) == ["model.onnx"]  # no temporary file left behind
 
 
-def test_anogan_is_refused(blobs, tmp_path, capsys):
-    inliers, _ = blobs
-    detector = fast(AnoGANDetector).fit(inliers[:40])
+def test_anogan_is_refused(fitted_tabular, tmp_path, capsys):
+    detector = fitted_tabular[AnoGANDetector]
     with pytest.raises(ValueError, match="AnoGANDetector cannot be exported") as error:
         export_onnx(detector, tmp_path / "model.onnx")
     assert "\n" not in str(error.value)
@@ -127,14 +125,14 @@ def test_anogan_is_refused(blobs, tmp_path, capsys):
     assert not (tmp_path / "model.onnx").exists()
 
 
-def test_bad_arguments(tmp_path):
+def test_bad_arguments(fitted_tabular, tmp_path):
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
         export_onnx(GANomalyDetector(), tmp_path / "model.onnx")
     with pytest.raises(TypeError, match="EGBADDetector or GANomalyDetector"):
         export_onnx(object(), tmp_path / "model.onnx")
-    detector = fast(GANomalyDetector).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    detector = fitted_tabular[GANomalyDetector]
     with pytest.raises(TypeError, match="opset"):
         export_onnx(detector, tmp_path / "model.onnx", opset="18")
     with pytest.raises(ValueError, match="opset must be 18 or later"):

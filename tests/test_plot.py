@@ -76,11 +76,10 @@ def test_plot_reconstructions(image_detector, tmp_path):
     assert [float(ax.get_title()) for ax in default.axes[:2]] == pytest.approx(expected, rel=1e-2)
 
 
-def test_plots_refuse_tabular_detectors():
-    X = np.random.default_rng(0).normal(size=(20, 3))
-    detector = GANomalyDetector(n_epochs=1, random_state=0).fit(X)
+def test_plots_refuse_tabular_detectors(fitted_tabular, blobs):
+    detector = fitted_tabular[GANomalyDetector]
     with pytest.raises(ValueError, match="tabular"):
-        reconstruction_grid(detector, X)
+        reconstruction_grid(detector, blobs[0][:20])
 
 
 def test_score_histogram_by_class():
@@ -141,3 +140,28 @@ def test_pictures_of_a_detector_show_mask_outlines(image_detector):
     # One contour, on the anomaly-map row of the second column.
     contoured = [i for i, ax in enumerate(fig.axes) if ax.collections]
     assert contoured == [2 * 3 + 1]
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 9, 9), (3, 81), (3, 2, 8, 10), (3, 8, 9)])
+def test_pictures_refuse_images_of_the_wrong_size(image_detector, shape):
+    detector, _ = image_detector
+    X = np.zeros(shape)
+    for draw in (plot_reconstructions, reconstruction_grid):
+        with pytest.raises(ValueError, match="do not match the GANomalyDetector"):
+            draw(detector, X)
+
+
+def test_pictures_take_every_layout_of_the_right_size(image_detector):
+    detector, X = image_detector
+    for images in (X[:2], X[:2, 0], X[:2].reshape(2, -1)):
+        assert len(plot_reconstructions(detector, images).axes) == 6
+
+
+def test_score_histogram_refuses_labels_it_would_drop():
+    with pytest.raises(ValueError, match=r"got \[-1\].*pass y == -1"):
+        plot_score_histogram([0.1, 0.2, 0.9], [0, -1, 1])
+    with pytest.raises(ValueError, match="shape"):
+        plot_score_histogram([0.1, 0.2, 0.9], [0, 1])
+    fig = plot_score_histogram([0.1, 0.2, 0.9], np.array([1, 1, -1]) == -1)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["normal (2)", "anomaly (1)"]

@@ -11,6 +11,10 @@ from pyod.utils.persistence import load, save
 from pyod.utils.utility import precision_n_scores, standardizer
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.estimator_checks import (
+    check_n_features_in,
+    check_n_features_in_after_fitting,
+)
 
 from skanomaly import GANomalyDetector
 from skanomaly.pyod import PyODDetector
@@ -154,3 +158,18 @@ def test_images_pass_through(digits_images):
     scores = clf.decision_function(X[:10])
     assert scores.shape == (10,)
     assert clf.predict_proba(X[:10]).shape == (10, 2)
+
+
+def test_pyod_wrapper_exposes_n_features_in(blobs):
+    wrapper = PyODDetector(fast(GANomalyDetector, hidden_dims=(8,)))
+    check_n_features_in("PyODDetector", wrapper)
+    check_n_features_in_after_fitting("PyODDetector", wrapper)
+    fitted = PyODDetector(fast(GANomalyDetector, hidden_dims=(8,))).fit(blobs[0])
+    assert fitted.n_features_in_ == 4
+
+
+def test_pyod_wrapper_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 3)), columns=["a", "b", "c"])
+    fitted = PyODDetector(fast(GANomalyDetector, hidden_dims=(8,))).fit(X)
+    assert list(fitted.feature_names_in_) == ["a", "b", "c"]

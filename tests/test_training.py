@@ -1,22 +1,112 @@
-"""Training: statistics of the final weights, early stopping, score choice."""
+"""Training: epochs, history, early stopping, batch-norm statistics, and faults.
+
+Divergence, non-finite scores and interrupts stop a fit clearly and never
+leave a half-fitted estimator. Each test runs for every detector.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from skanomaly import EGBADDetector, GANomalyDetector
+from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
+from skanomaly.exceptions import TrainingDivergedError
 
-from .conftest import fast
+from .conftest import fast, networks
+
+_rng = np.random.default_rng(1)
+ROWS = _rng.normal(size=(48, 4))  # 3 steps per epoch at batch_size=16
+
+# The losses each detector records per epoch.
+LOSSES = {
+    AnoGANDetector: {"loss_d", "loss_g", "loss_adv", "loss_fm"},
+    EGBADDetector: {"loss_d", "loss_ge"},
+    GANomalyDetector: {"loss_d", "loss_g", "loss_adv", "loss_con", "loss_enc"},
+}
 
 
+def _fitted_names(detector):
+    return sorted(k for k in vars(detector) if k.endswith("_") and not k.startswith("__"))
+
+
+def _assert_unfitted(detector):
+    with pytest.raises(NotFittedError):
+        check_is_fitted(detector)
+    assert _fitted_names(detector) == []
+
+
+def _break_train_step(monkeypatch, cls, fault, on_call):
+    """Make ``cls._train_step`` call ``fault(losses)`` on its ``on_call``-th call."""
+    original = cls._train_step
+    calls = []
+
+    def train_step(self, x, optimizers):
+        calls.append(1)
+        losses = original(self, x, optimizers)
+        return fault(losses) if len(calls) == on_call else losses
+
+    monkeypatch.setattr(cls, "_train_step", train_step)
+    return calls
+
+
+# ----------------------------------------------------------------------
+# Epochs and history.
+# ----------------------------------------------------------------------
+def test_history_has_every_loss_once_per_epoch(detector_class, fitted_tabular):
+    detector = fitted_tabular[detector_class]
+    assert detector.n_epochs_ == detector.n_epochs == 2
+    assert set(detector.history_) == LOSSES[detector_class]
+    assert all(len(v) == 2 and np.isfinite(v).all() for v in detector.history_.values())
+
+
+def test_auto_epochs_aim_at_a_number_of_steps(detector_class, blobs, monkeypatch):
+    # 200 rows at batch_size=64: 4 steps per epoch (the last batch holds 8 rows).
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 80, "image": 8})
+    detector = fast(detector_class, n_epochs="auto", batch_size=64).fit(blobs[0])
+    assert detector.n_epochs_ == 20 == len(detector.history_["loss_d"])
+    # Fewer steps than that: at least 15 epochs on tabular data, 1 on images.
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 8})
+    assert detector.fit(blobs[0]).n_epochs_ == 15
+    # 70 images at batch_size=64: 2 steps per epoch.
+    images = fast(detector_class, n_epochs="auto", n_filters=2, batch_size=64)
+    assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 4
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 1})
+    assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 1
+
+
+def test_verbose_reports_progress(detector_class, blobs, capsys):
+    fast(detector_class, verbose=2).fit(blobs[0])
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "loss" in out
+    fast(detector_class, verbose=1).fit(blobs[0])
+    assert "epoch" in capsys.readouterr().err  # tqdm writes the bar to stderr
+
+
+def test_determinism_and_no_global_seeding(detector_class, blobs):
+    inliers, _ = blobs
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 (the legacy global generator)
+    first = fast(detector_class, random_state=3).fit(inliers).score_samples(inliers)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
+    second = fast(detector_class, random_state=3).fit(inliers).score_samples(inliers)
+    np.testing.assert_array_equal(first, second)
+    other = fast(detector_class, random_state=4).fit(inliers).score_samples(inliers)
+    assert not np.array_equal(first, other)
+
+
+# ----------------------------------------------------------------------
+# Early stopping and batch-norm statistics.
+# ----------------------------------------------------------------------
 def _batch_norm_inputs(detector, X):
     """Mean and variance of each batch-norm layer's input, in eval mode, over X."""
     layers = [
         m
-        for net in detector._networks().values()
+        for net in networks(detector).values()
         for m in net.modules()
         if isinstance(m, _BatchNorm)
     ]
@@ -97,118 +187,78 @@ def test_early_stopping_restores_the_best_weights(blobs):
     assert detector.best_epoch_ == 1 + int(np.argmin(history))
 
 
-def test_early_stopping_needs_rows_on_both_sides(detector_class):
-    X = np.random.default_rng(0).normal(size=(10, 3))
-    with pytest.raises(ValueError, match="validation_fraction=0.05 leaves too few rows"):
-        fast(detector_class, early_stopping=True, validation_fraction=0.05).fit(X)
+# ----------------------------------------------------------------------
+# Divergence and non-finite scores.
+# ----------------------------------------------------------------------
+def test_absurd_learning_rate_stops_with_a_clear_error(detector_class):
+    detector = fast(detector_class, learning_rate=1e6, n_epochs=20)
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"diverged at epoch \d+: \w+ = \S+\. Try a smaller learning_rate",
+    ):
+        detector.fit(ROWS)
+    _assert_unfitted(detector)
 
 
-@pytest.mark.parametrize(
-    "params, match",
-    [
-        ({"validation_fraction": 1.0}, "validation_fraction"),
-        ({"n_iter_no_change": 0}, "n_iter_no_change"),
-        ({"tol": -1.0}, "tol"),
-        ({"early_stopping": "yes"}, "early_stopping"),
-    ],
-)
-def test_invalid_early_stopping_parameters(detector_class, params, match, blobs):
-    with pytest.raises(ValueError, match=match):
-        fast(detector_class, **params).fit(blobs[0])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_divergence_names_the_epoch_and_the_loss(detector_class, monkeypatch, bad):
+    def poison(losses):
+        name = sorted(losses)[0]
+        return {**losses, name: torch.tensor(bad)}
+
+    # Call 7 is the first step of epoch 3 (3 steps per epoch).
+    calls = _break_train_step(monkeypatch, detector_class, poison, on_call=7)
+    detector = fast(detector_class, n_epochs=5, learning_rate=3e-4)
+    with pytest.raises(
+        TrainingDivergedError,
+        match=rf"diverged at epoch 3: \w+ = {bad}\. .*learning_rate \(now 0.0003\)",
+    ):
+        detector.fit(ROWS)
+    assert len(calls) == 9  # stopped at the end of epoch 3, not after epoch 5
+    _assert_unfitted(detector)
 
 
-def test_ganomaly_score_choice(blobs):
-    inliers, outliers = blobs
-    X = np.vstack([inliers[:20], outliers[:5]])
-    scores = {}
-    for choice in ("latent", "reconstruction", "combined"):
-        detector = fast(GANomalyDetector, anomaly_score=choice).fit(inliers)
-        scores[choice] = -detector.score_samples(X)
-    residual = (np.abs(X - detector.reconstruct(X)) / detector.scale_).mean(axis=1)
-    np.testing.assert_allclose(scores["reconstruction"], residual, rtol=1e-5)
-    latent_scale, recon_scale = detector.score_scale_
-    expected = 0.1 * scores["latent"] / latent_scale + 0.9 * scores["reconstruction"] / recon_scale
-    np.testing.assert_allclose(scores["combined"], expected, rtol=1e-5)
-    # The scales are the training means of each term.
-    train_latent = -fast(GANomalyDetector).fit(inliers).score_samples(inliers)
-    assert latent_scale == pytest.approx(train_latent.mean(), rel=1e-5)
+def test_non_finite_scores_after_training_are_an_error(detector_class, monkeypatch):
+    def nan_scores(self, nets, x):
+        return torch.full((len(x),), float("nan"))
+
+    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
+    detector = fast(detector_class)
+    with pytest.raises(TrainingDivergedError, match="non-finite anomaly scores"):
+        detector.fit(ROWS)
+    _assert_unfitted(detector)
 
 
-def test_ganomaly_score_is_float64_and_batch_independent(blobs):
-    detector = fast(GANomalyDetector).fit(blobs[0])
-    X = np.vstack([blobs[0][:300], blobs[1]])
-    together = detector.score_samples(X)
-    alone = np.array([detector.score_samples(row[None])[0] for row in X[::7]])
-    assert together.dtype == np.float64
-    np.testing.assert_array_equal(together[::7], alone)
+# ----------------------------------------------------------------------
+# Interrupts.
+# ----------------------------------------------------------------------
+def _interrupt(losses):
+    raise KeyboardInterrupt
 
 
-def test_egbad_reconstructions_follow_their_inputs(digits_images):
-    # The paper's pure BiGAN reconstructs nearly the same image for every
-    # input; cycle consistency makes E invert G.
-    X, y = digits_images
-    digit = X[y == 1]
-    detector = EGBADDetector(
-        n_epochs=30,
-        n_filters=8,
-        batch_size=32,
-        learning_rate=2e-3,
-        cycle_weight=20,
-        random_state=0,
-    )
-    reconstructions = detector.fit(digit).reconstruct(digit)
-    diversity = reconstructions.std(axis=0).mean() / digit.std(axis=0).mean()
-    assert diversity >= 0.5
+def test_keyboard_interrupt_leaves_the_estimator_unfitted(detector_class, monkeypatch):
+    rng_state = torch.random.get_rng_state()
+    threads = torch.get_num_threads()
+    calls = _break_train_step(monkeypatch, detector_class, _interrupt, on_call=3)
+    detector = fast(detector_class, n_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(ROWS)
+    assert len(calls) == 3
+    _assert_unfitted(detector)
+    # The process stays usable: global torch state is as before.
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    assert torch.get_num_threads() == threads
+    assert torch.is_grad_enabled()
+
+    monkeypatch.undo()
+    detector.fit(ROWS)
+    reference = fast(detector_class, n_epochs=3).fit(ROWS)
+    np.testing.assert_array_equal(detector.score_samples(ROWS), reference.score_samples(ROWS))
 
 
-def test_egbad_inverted_discrimination_term_is_dropped(blobs, monkeypatch):
-    original = EGBADDetector._score_terms
-
-    def inverted(self, nets, x):
-        residual, discrimination = original(self, nets, x)
-        return residual, -discrimination
-
-    monkeypatch.setattr(EGBADDetector, "_score_terms", inverted)
-    with pytest.warns(UserWarning, match="disc_weight_ = 0"):
-        detector = fast(EGBADDetector, disc_weight=0.5).fit(blobs[0])
-    assert detector.disc_weight_ == 0.0
-    residual = (np.abs(blobs[1] - detector.reconstruct(blobs[1])) / detector.scale_).mean(1)
-    np.testing.assert_allclose(-detector.score_samples(blobs[1]), residual, rtol=1e-5)
-
-
-def test_egbad_sound_discrimination_term_is_kept(blobs):
-    detector = fast(EGBADDetector, n_epochs=20, disc_weight=0.5).fit(blobs[0])
-    assert detector.disc_weight_ == 0.5
-
-
-def test_scores_and_maps_in_one_pass(detector_class, digits_images, monkeypatch):
-    X = digits_images[0][:40]
-    detector = fast(detector_class, n_filters=4).fit(X)
-    expected = (-detector.score_samples(X), detector.anomaly_map(X))
-    if detector_class.__name__ == "AnoGANDetector":
-        calls = []
-        original = detector_class._search
-        monkeypatch.setattr(
-            detector_class, "_search", lambda self, *a: calls.append(1) or original(self, *a)
-        )
-    scores, maps = detector._scores_and_maps(X)
-    np.testing.assert_array_equal(scores, expected[0])
-    np.testing.assert_allclose(maps, expected[1], rtol=1e-12, atol=1e-12)
-    if detector_class.__name__ == "AnoGANDetector":
-        assert len(calls) == 1  # one chunk, searched once for both
-
-
-def test_rows_beyond_the_training_bounds_are_scored_unclipped(detector_class, blobs):
-    # Training rows are clipped to input_bounds_ (a glitch row cannot
-    # dominate the scaling); rows to score are not, or every outlier beyond
-    # the bounds would score like a row on them.
-    # The reconstruction residual, the term that grows with the distance.
-    residual_only = (
-        {"disc_weight": 0.0}
-        if "disc_weight" in detector_class._get_param_names()
-        else {"anomaly_score": "reconstruction"}
-    )
-    detector = fast(detector_class, n_epochs=10, **residual_only).fit(blobs[0])
-    high = detector.input_bounds_[1]
-    scores = -detector.score_samples(np.vstack([high, 3 * high, 10 * high]))
-    assert scores[0] < scores[1] < scores[2]
+def test_interrupted_refit_does_not_leave_the_old_model_half_replaced(detector_class, monkeypatch):
+    detector = fast(detector_class, n_epochs=2).fit(ROWS)
+    _break_train_step(monkeypatch, detector_class, _interrupt, on_call=2)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(ROWS[:40])
+    _assert_unfitted(detector)

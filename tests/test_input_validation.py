@@ -1,7 +1,8 @@
-"""Bad input at every public entry point: a clear ValueError / TypeError each time.
+"""Bad input and bad parameters: a clear ValueError / TypeError each time.
 
 Every row of the tables below names the input, the exception and (part of)
-its message; no torch stack trace or numpy reshape error may leak out.
+its message; no torch stack trace or numpy reshape error may leak out. Each
+runs for every detector; a detector's own parameters are checked here too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
+
+from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
+from skanomaly.exceptions import ModelTooLargeError
 
 from .conftest import fast
 
@@ -63,26 +67,16 @@ IMAGE_CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fitted_models():
-    """A fitted tabular and image model per detector class, fitted once."""
-    return {}
+@pytest.fixture
+def tabular_model(detector_class, fitted_tabular):
+    """A detector fitted on 4-feature rows (shared: read only)."""
+    return fitted_tabular[detector_class]
 
 
 @pytest.fixture
-def tabular_model(detector_class, fitted_models):
-    key = (detector_class, "tabular")
-    if key not in fitted_models:
-        fitted_models[key] = fast(detector_class, hidden_dims=(8,)).fit(ROWS)
-    return fitted_models[key]
-
-
-@pytest.fixture
-def image_model(detector_class, fitted_models):
-    key = (detector_class, "images")
-    if key not in fitted_models:
-        fitted_models[key] = fast(detector_class, n_filters=2).fit(IMAGES)
-    return fitted_models[key]
+def image_model(detector_class, fitted_image):
+    """A detector fitted on 1x8x8 images (shared: read only)."""
+    return fitted_image[detector_class]
 
 
 def _assert_unfitted(detector):
@@ -145,6 +139,7 @@ PARAM_CASES = [
     ("latent_dim 0", {"latent_dim": 0}, ROWS, "'latent_dim' parameter.*Got 0"),
     ("hidden_dims empty", {"hidden_dims": []}, ROWS, "hidden_dims must be a non-empty sequence"),
     ("hidden_dims 0", {"hidden_dims": [8, 0]}, ROWS, "hidden_dims must be .* positive integers"),
+    ("hidden_dims -2", {"hidden_dims": (8, -2)}, ROWS, "hidden_dims must be .* positive integers"),
     ("hidden_dims text", {"hidden_dims": "ab"}, ROWS, "'hidden_dims' parameter.*'ab'"),
     ("n_filters 0", {"n_filters": 0}, IMAGES, "'n_filters' parameter.*Got 0"),
     ("image_shape 4-D", {"image_shape": (1, 2, 3, 4)}, ROWS, "image_shape must be \\(C, H, W\\)"),
@@ -171,11 +166,11 @@ PARAM_CASES = [
     ("device number", {"device": 3}, ROWS, "'device' parameter.*Got 3"),
     ("random_state text", {"random_state": "seed"}, ROWS, "'random_state' parameter"),
     ("verbose -1", {"verbose": -1}, ROWS, "'verbose' parameter.*Got -1"),
+    ("validation_fraction 1", {"validation_fraction": 1.0}, ROWS, "'validation_fraction'"),
+    ("n_iter_no_change 0", {"n_iter_no_change": 0}, ROWS, "'n_iter_no_change' parameter"),
+    ("tol -1", {"tol": -1.0}, ROWS, "'tol' parameter"),
+    ("early_stopping text", {"early_stopping": "yes"}, ROWS, "'early_stopping' parameter"),
 ]
-if not torch.cuda.is_available():
-    PARAM_CASES.append(
-        ("device cuda", {"device": "cuda"}, ROWS, "device='cuda' was requested but CUDA is not")
-    )
 
 
 @pytest.mark.parametrize(
@@ -186,6 +181,62 @@ def test_fit_rejects_bad_parameters(detector_class, params, X, match):
     with pytest.raises((ValueError, TypeError), match=match):
         detector.fit(X)
     _assert_unfitted(detector)
+
+
+# Parameters only some detectors have: (class, parameters, message).
+OWN_PARAM_CASES = [
+    (AnoGANDetector, {"latent_steps": -1}, "'latent_steps' parameter"),
+    (AnoGANDetector, {"latent_lr": 0.0}, "'latent_lr' parameter"),
+    (AnoGANDetector, {"disc_weight": 1.5}, "'disc_weight' parameter"),
+    (EGBADDetector, {"disc_score": "score"}, "'disc_score' parameter"),
+    (EGBADDetector, {"disc_score": "fm"}, "'disc_score' parameter"),
+    (GANomalyDetector, {"anomaly_score": "both"}, "'anomaly_score' parameter"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, params, match",
+    OWN_PARAM_CASES,
+    ids=[f"{cls.__name__}-{k}={v!r}" for cls, p, _ in OWN_PARAM_CASES for k, v in p.items()],
+)
+def test_fit_rejects_bad_detector_parameters(cls, params, match):
+    detector = fast(cls, **params)
+    with pytest.raises(ValueError, match=match):
+        detector.fit(ROWS)
+    _assert_unfitted(detector)
+
+
+def test_cuda_request_without_cuda(detector_class, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    detector = fast(detector_class, device="cuda")
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not available"):
+        detector.fit(ROWS)
+    _assert_unfitted(detector)
+
+
+def test_early_stopping_needs_rows_on_both_sides(detector_class):
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="validation_fraction=0.05 leaves too few rows"):
+        fast(detector_class, early_stopping=True, validation_fraction=0.05).fit(X)
+
+
+def test_channels_last_images_are_named(detector_class):
+    X = np.random.default_rng(0).random((6, 16, 16, 3))
+    with pytest.raises(ValueError, match=r"looks channels-last .*np.moveaxis\(X, -1, 1\)"):
+        fast(detector_class).fit(X)
+    detector = fast(detector_class, n_filters=4).fit(np.moveaxis(X, -1, 1))
+    with pytest.raises(ValueError, match="channels-last"):
+        detector.score_samples(X)
+
+
+def test_fit_refuses_images_whose_networks_cannot_fit(detector_class):
+    # 8x4096 pads to 4096x4096: refused before the networks are built, on a
+    # refit too.
+    with pytest.raises(ModelTooLargeError, match=r"padded to 4096x4096.*image_size"):
+        fast(detector_class).fit(np.zeros((4, 1, 8, 4096)))
+    detector = fast(detector_class).fit(np.random.default_rng(0).random((4, 1, 8, 8)))
+    with pytest.raises(ModelTooLargeError):
+        detector.fit(np.zeros((4, 1, 8, 4096)))
 
 
 def test_fit_rejects_negative_loss_weights(detector_class):
@@ -243,6 +294,12 @@ IMAGE_SCORE_CASES = IMAGE_CASES + [
         _rng.normal(size=(3, 7, 7)),
         ValueError,
         "wrong image shape: .* got \\(1, 7, 7\\)",
+    ),
+    (
+        "3-D image larger than fitted",
+        _rng.normal(size=(3, 9, 9)),
+        ValueError,
+        "wrong image shape: .* got \\(1, 9, 9\\)",
     ),
     (
         "flat rows of the wrong length",
