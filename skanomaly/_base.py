@@ -226,8 +226,12 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         )
 
     def _register_network(self, name: str, module: nn.Module) -> None:
-        """Set the fitted attribute ``name`` (ending in ``_``) to ``module`` and record it."""
-        setattr(self, name, module)
+        """Set the fitted attribute ``name`` (ending in ``_``) to ``module`` and record it.
+
+        Convolutional networks are kept channels-last, as their inputs are
+        (see ``_memory_format``).
+        """
+        setattr(self, name, module.to(memory_format=self._memory_format()))
         if name not in self._network_names:
             self._network_names = (*self._network_names, name)
 
@@ -446,7 +450,9 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
                 index = order[start : start + batch_size]
                 if len(index) < 2:  # batch norm needs two rows; the row comes back next epoch
                     continue
-                losses = self._train_step(data[index.to(data.device)].to(self.device_), optimizers)
+                batch = data[index.to(data.device)]
+                batch = batch.to(self.device_, memory_format=self._memory_format())
+                losses = self._train_step(batch, optimizers)
                 # Summed on the device: one host sync per epoch, not per step.
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + value.detach()
@@ -568,6 +574,11 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     # runs in inference mode.
     _score_needs_grad = False
 
+    def _memory_format(self) -> torch.memory_format:
+        """Channels-last for images: on the CPU it made GANomaly's training
+        steps about 15% and its scoring about 40% faster (docs/throughput.md)."""
+        return torch.preserve_format if self.image_shape_ is None else torch.channels_last
+
     def _score_batch_rows(self) -> int:
         """Rows per scoring chunk: fixed, and sized by memory, not by ``batch_size``.
 
@@ -577,7 +588,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         """
         if self.image_shape_ is None:
             return 256
-        return int(np.clip(2**18 // self.n_features_in_, 16, 64))
+        return int(np.clip(2**18 // self.n_features_in_, 16, 128))
 
     def _chunks(self, data: torch.Tensor | np.ndarray) -> Iterator[tuple[torch.Tensor, int]]:
         """Fixed-size chunks on the device and their number of real rows.
@@ -593,7 +604,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
             n_rows = len(part)
             if n_rows < size:
                 part = torch.cat([part, part.new_zeros((size - n_rows, *part.shape[1:]))])
-            yield part.to(self.device_), n_rows
+            yield part.to(self.device_, memory_format=self._memory_format()), n_rows
 
     def _per_chunk(self, data: torch.Tensor | np.ndarray, hook) -> list:
         """``hook(nets, chunk)`` on every fixed-size chunk, cut back to its real rows.
