@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from skanomaly import EGBADDetector
+from skanomaly.exceptions import InvertedScoreTermWarning
 from skanomaly.networks import DCGANJointDiscriminator, MLPJointDiscriminator
 
 from .conftest import fast
@@ -71,7 +72,7 @@ def test_inverted_discrimination_term_is_dropped(blobs, monkeypatch):
         return residual, -discrimination
 
     monkeypatch.setattr(EGBADDetector, "_score_terms", inverted)
-    with pytest.warns(UserWarning, match="disc_weight_ = 0"):
+    with pytest.warns(InvertedScoreTermWarning, match="disc_weight_ = 0"):
         detector = fast(EGBADDetector, disc_weight=0.5).fit(blobs[0])
     assert detector.disc_weight_ == 0.0
     residual = (np.abs(blobs[1] - detector.reconstruct(blobs[1])) / detector.scale_).mean(1)

@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import skanomaly
 from skanomaly import AnoGANDetector, GANomalyDetector
-from skanomaly.persistence import VersionMismatchWarning
+from skanomaly.exceptions import DeviceWarning, ModelFileError, VersionMismatchWarning
 
 from .conftest import (
     TEST_DEVICE,
@@ -138,7 +138,7 @@ def test_gpu_trained_pickle_loads_on_cpu_only_machine(fitted, cpu_only):
     detector.device_ = "cuda"
     payload = pickle.dumps(detector)
     detector.device_ = "cpu"
-    with pytest.warns(UserWarning, match="trained on 'cuda'.*loaded on 'cpu'"):
+    with pytest.warns(DeviceWarning, match="trained on 'cuda'.*loaded on 'cpu'"):
         restored = pickle.loads(payload)
     assert restored.device_ == "cpu"
     assert_same_model(restored, detector, X)
@@ -148,7 +148,7 @@ def test_missing_gpu_index_falls_back_to_first_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert available_device("cuda:0") == "cuda:0"
-    with pytest.warns(UserWarning, match="'cuda:3'.*loaded on 'cuda:0'"):
+    with pytest.warns(DeviceWarning, match="'cuda:3'.*loaded on 'cuda:0'"):
         assert available_device("cuda:3") == "cuda:0"
 
 
@@ -162,7 +162,7 @@ def test_real_gpu_model_pickles_to_a_cpu_machine(detector_class, blobs, monkeypa
     expected = detector.score_samples(outliers)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    with pytest.warns(UserWarning, match="loaded on 'cpu'"):
+    with pytest.warns(DeviceWarning, match="loaded on 'cpu'"):
         restored = pickle.loads(payload)
     np.testing.assert_allclose(restored.score_samples(outliers), expected, rtol=1e-4)
 
@@ -242,7 +242,7 @@ def test_gpu_trained_file_loads_on_cpu_only_machine(fitted, tmp_path, cpu_only):
     detector.device_ = "cuda:0"
     skanomaly.save(detector, tmp_path / "model.skan")
     detector.device_ = "cpu"
-    with pytest.warns(UserWarning, match="trained on 'cuda:0'.*loaded on 'cpu'"):
+    with pytest.warns(DeviceWarning, match="trained on 'cuda:0'.*loaded on 'cpu'"):
         restored = skanomaly.load(tmp_path / "model.skan")
     assert restored.device_ == "cpu"
     assert_same_model(restored, detector, X)
@@ -301,7 +301,7 @@ def test_load_refuses_pickles_and_runs_nothing(writer, tmp_path):
     else:  # a zip archive, but a torch pickle inside
         torch.save({"x": _Payload(marker)}, path)
         match = "not a skanomaly model file: no manifest.json"
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ModelFileError, match=match):
         skanomaly.load(path)
     assert not marker.exists()
 
@@ -311,7 +311,7 @@ def test_load_refuses_malicious_weights_with_valid_digests(saved_file, tmp_path)
     buffer = io.BytesIO()
     torch.save({"generator_": _Payload(marker)}, buffer)
     path = _rewrite(saved_file, members={"weights.pt": buffer.getvalue()})
-    with pytest.raises(ValueError, match="unsafe or corrupted.*weights.pt holds more than"):
+    with pytest.raises(ModelFileError, match="unsafe or corrupted.*weights.pt holds more than"):
         skanomaly.load(path)
     assert not marker.exists()
 
@@ -324,7 +324,9 @@ def test_load_refuses_malicious_arrays(saved_file, tmp_path):
     with zipfile.ZipFile(npz, "w") as archive:
         archive.writestr("array_0.npy", buffer.getvalue())
     path = _rewrite(saved_file, members={"arrays.npz": npz.getvalue()})
-    with pytest.raises(ValueError, match="corrupted skanomaly model file: unreadable arrays.npz"):
+    with pytest.raises(
+        ModelFileError, match="corrupted skanomaly model file: unreadable arrays.npz"
+    ):
         skanomaly.load(path)
     assert not marker.exists()
 
@@ -346,22 +348,22 @@ def test_load_refuses_malicious_arrays(saved_file, tmp_path):
     ],
 )
 def test_load_refuses_a_wrong_manifest(saved_file, manifest, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ModelFileError, match=match):
         skanomaly.load(_rewrite(saved_file, manifest=manifest))
 
 
 def test_load_refuses_damaged_files(saved_file, tmp_path):
     (tmp_path / "random.skan").write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(ValueError, match="not a zip archive"):
+    with pytest.raises(ModelFileError, match="not a zip archive"):
         skanomaly.load(tmp_path / "random.skan")
 
     changed = _rewrite(saved_file, members={"weights.pt": b"junk"}, fix_digests=False)
-    with pytest.raises(ValueError, match="weights.pt does not match its digest"):
+    with pytest.raises(ModelFileError, match="weights.pt does not match its digest"):
         skanomaly.load(changed)
 
     with zipfile.ZipFile(tmp_path / "no-json.skan", "w") as archive:
         archive.writestr("manifest.json", b"\x80 not json")
-    with pytest.raises(ValueError, match="unreadable manifest.json"):
+    with pytest.raises(ModelFileError, match="unreadable manifest.json"):
         skanomaly.load(tmp_path / "no-json.skan")
 
 
@@ -415,7 +417,7 @@ def _tampered(path, **changes):
 
 
 def _refused(path, match):
-    with pytest.raises(ValueError, match=match) as info:
+    with pytest.raises(ModelFileError, match=match) as info:
         skanomaly.load(path)
     assert "\n" not in str(info.value)
     return str(info.value)
@@ -787,7 +789,7 @@ def test_open_file_objects_still_work(tabular_model):
     np.testing.assert_array_equal(
         skanomaly.load(buffer).score_samples(X), detector.score_samples(X)
     )
-    with pytest.raises(ValueError, match="not a zip archive"):
+    with pytest.raises(ModelFileError, match="not a zip archive"):
         skanomaly.load(io.BytesIO(b"junk" * 100))
 
 
