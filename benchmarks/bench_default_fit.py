@@ -127,7 +127,7 @@ def main(argv=None) -> dict:
         row["times_autoencoder"] = row["fit_s"] / base["fit_s"]
         print(
             f"| {row['class']} | {row['n_train']} | {row['detector']} | {row['fit_s']:.1f} | "
-            f"{row['times_autoencoder']:.0f}× | {row['roc_auc']:.3f} |"
+            f"{row['times_autoencoder']:.3g}× | {row['roc_auc']:.3f} |"
         )
     end_load = load_average()
     print(f"\nload average at end (1, 5, 15 min): {end_load}")

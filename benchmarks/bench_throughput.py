@@ -438,7 +438,8 @@ def time_training(detector, backbone: str, settings: Settings, shapes: set) -> d
         data = torch.as_tensor(pool, dtype=torch.float32)
     else:
         data = torch.as_tensor(2 * pool - 1, dtype=torch.float32)
-    data = data.to(device)
+    # In the memory format the training loop uses (channels-last for images).
+    data = data.to(device, memory_format=detector._memory_format())
     batches = [data[i : i + settings.batch_size] for i in range(0, len(data), settings.batch_size)]
     networks = networks_of(detector)
     for network in networks:
