@@ -21,6 +21,7 @@ import math
 import threading
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 from types import SimpleNamespace
 
@@ -52,6 +53,23 @@ _AUTO_EPOCHS = {"tabular": (15, 500), "image": (1, 500)}
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
 _DIVERGED_LOSS = 1e10
+
+
+@contextmanager
+def frozen_weights(module: nn.Module) -> Iterator[None]:
+    """Inside, ``module``'s weights get no gradient; its inputs still do.
+
+    For the generators' updates: the discriminator's weight gradients they
+    would compute are zeroed before its own next update, unused.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMeta):

@@ -26,7 +26,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseGANDetector
+from .._base import BaseGANDetector, frozen_weights
 from ..losses import (
     _LABEL_SMOOTHING,
     adversarial_loss,
@@ -177,7 +177,8 @@ class AnoGANDetector(BaseGANDetector):
         loss_d.backward()
         optimizers["d"].step()
 
-        logits_fake, features_fake = discriminator(fake)
+        with frozen_weights(discriminator):
+            logits_fake, features_fake = discriminator(fake)
         loss_adv = adversarial_loss(logits_fake, True)  # non-saturating generator loss
         loss_fm = mean_feature_matching_loss(features_real.detach(), features_fake)
         loss_g = loss_adv + loss_fm

@@ -25,7 +25,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import BaseGANDetector
+from .._base import BaseGANDetector, frozen_weights
 from ..exceptions import InvertedScoreTermWarning
 from ..losses import _LABEL_SMOOTHING, adversarial_loss, adversarial_per_row, l1_per_row
 from ._docstring import fill_doc
@@ -179,8 +179,9 @@ class EGBADDetector(BaseGANDetector):
         optimizers["d"].step()
 
         # G and E play against D with the labels swapped.
-        logits_real, _ = discriminator(x, z_enc)
-        logits_fake, _ = discriminator(x_gen, z)
+        with frozen_weights(discriminator):
+            logits_real, _ = discriminator(x, z_enc)
+            logits_fake, _ = discriminator(x_gen, z)
         loss_ge = 0.5 * (
             adversarial_loss(logits_fake, True) + adversarial_loss(logits_real, False)
         )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import BaseGANDetector
+from .._base import BaseGANDetector, frozen_weights
 from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 from ._docstring import fill_doc
@@ -148,8 +148,9 @@ class GANomalyDetector(BaseGANDetector):
         generator, discriminator = self.generator_, self.discriminator_
         x_hat, z, z_hat = generator(x)
 
-        _, features_real = discriminator(x)
-        _, features_fake = discriminator(x_hat)
+        with frozen_weights(discriminator):
+            _, features_real = discriminator(x)
+            _, features_fake = discriminator(x_hat)
         loss_adv = feature_matching_loss(features_real.detach(), features_fake)
         loss_con = (x - x_hat).abs().mean()
         loss_enc = l2_loss(z_hat, z)
