@@ -34,6 +34,7 @@ from torchvision.utils import save_image
 
 from skanomaly import GANomalyDetector
 from skanomaly.datasets import (
+    get_data_home,
     load_fashion_mnist,
     load_image_folder,
     make_synthetic_defects,
@@ -48,10 +49,9 @@ rng = np.random.default_rng(0)
 n_train, n_test = (48, 12) if FAST else (300, 50)
 
 # 1. Normal images of one class, some of them with synthetic defects.
-script = Path(globals().get("__file__", sys.argv[0])).resolve()  # sphinx-gallery: no __file__
-shared = script.parents[1].parent / "shared" / "datasets"
-if (shared / "FashionMNIST" / "raw").is_dir():
-    X, y = load_fashion_mnist(shared, train=True, download=False)
+data_home = get_data_home()  # $SKANOMALY_DATA, else ~/skanomaly_data
+if (data_home / "FashionMNIST" / "raw").is_dir():
+    X, y = load_fashion_mnist(data_home, train=True, download=False)
     normal, source = X[y == 7], "Fashion-MNIST sneakers"
 else:
     X, y = load_digits(return_X_y=True)

@@ -28,7 +28,12 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import GANomalyDetector
-from skanomaly.datasets import load_fashion_mnist, load_image_folder, write_image_folder
+from skanomaly.datasets import (
+    get_data_home,
+    load_fashion_mnist,
+    load_image_folder,
+    write_image_folder,
+)
 from skanomaly.plot import (
     plot_history,
     plot_reconstructions,
@@ -43,11 +48,10 @@ n_train, n_test = (64, 20) if FAST else (500, 100)
 
 # %%
 # Build the folder (a real project starts here with its own images).
-script = Path(globals().get("__file__", sys.argv[0])).resolve()  # sphinx-gallery: no __file__
-shared = script.parents[1].parent / "shared" / "datasets"
-if (shared / "FashionMNIST" / "raw").is_dir():
-    X_train, y_train = load_fashion_mnist(shared, train=True, download=False)
-    X_test, y_test = load_fashion_mnist(shared, train=False, download=False)
+data_home = get_data_home()  # $SKANOMALY_DATA, else ~/skanomaly_data
+if (data_home / "FashionMNIST" / "raw").is_dir():
+    X_train, y_train = load_fashion_mnist(data_home, train=True, download=False)
+    X_test, y_test = load_fashion_mnist(data_home, train=False, download=False)
     normal, source = 7, "Fashion-MNIST, sneakers normal"
 else:
     X, y = load_digits(return_X_y=True)
