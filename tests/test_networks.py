@@ -13,6 +13,7 @@ from skanomaly.networks import (
     MLPDecoder,
     MLPEncoder,
 )
+from skanomaly.networks.dcgan import _CodeToMap, _FullKernelConv, _ToImage
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 10, 21)])
@@ -40,3 +41,42 @@ def test_tabular_encoder_decoder_shapes():
     codes = encoder(torch.zeros(6, 7))
     assert codes.shape == (6, 3)
     assert decoder(codes).shape == (6, 7)
+
+
+# The layers that replace oneDNN's slow kernels for the pyramids' ends must
+# compute exactly what the torch layer they subclass computes, values and
+# gradients, in either memory format and with or without a bias.
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(
+    "layer, parent, input_shape",
+    [
+        (_FullKernelConv(16, 5, 4, 1, 0), torch.nn.Conv2d, (3, 16, 4, 4)),
+        (_CodeToMap(5, 16, 4, 1, 0), torch.nn.ConvTranspose2d, (3, 5, 1, 1)),
+        (_ToImage(16, 3, 4, 2, 1), torch.nn.ConvTranspose2d, (3, 16, 8, 6)),
+        (_ToImage(16, 1, 4, 2, 1), torch.nn.ConvTranspose2d, (3, 16, 4, 4)),
+    ],
+    ids=["full-kernel-conv", "code-to-map", "to-rgb-image", "to-grey-image"],
+)
+def test_fast_layers_match_torch_layers(layer, parent, input_shape, bias, channels_last):
+    torch.manual_seed(0)
+    layer = type(layer)(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        bias=bias,
+    )
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    layer = layer.to(memory_format=memory_format)
+    x = torch.randn(input_shape).to(memory_format=memory_format).requires_grad_()
+    fast = layer(x)
+    weights = torch.randn(fast.shape)  # a random upstream gradient
+    fast_grads = torch.autograd.grad((fast * weights).sum(), [x, *layer.parameters()])
+    plain = parent.forward(layer, x)
+    plain_grads = torch.autograd.grad((plain * weights).sum(), [x, *layer.parameters()])
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    for got, expected in zip(fast_grads, plain_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
