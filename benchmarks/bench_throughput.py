@@ -29,8 +29,10 @@ the script measures:
    ``score_samples`` on a validated float64 array, after an untimed warm
    call, with enough rows for each timed call to last ``--score-seconds``
    (median of three calls; one call when the warm rows alone take five
-   times that).  AnoGAN scores by a latent search
-   (``latent_steps`` Adam steps per sample), labelled as such.
+   times that).  Calls score whole chunks (``_score_batch_rows``): a
+   partial chunk is padded, and its padding rows cost as much as real
+   ones.  AnoGAN scores by a latent search (``latent_steps`` Adam steps per
+   sample), labelled as such.
 
 The load average (as ``uptime`` shows it) and torch's thread count are
 printed beside the results: numbers taken on a busy machine are not
@@ -470,16 +472,18 @@ def time_training(detector, backbone: str, settings: Settings, shapes: set) -> d
 
 def time_scoring(detector, backbone: str, settings: Settings) -> dict:
     """Samples per second through ``score_samples``, and FLOPs per sample."""
-    warm_rows = settings.warm_score_rows[backbone]
+    # Scoring runs on fixed-size chunks, the last one padded: every call
+    # scores whole chunks, so that no padding rows are timed as if free.
+    chunk = detector._score_batch_rows()
+    warm_rows = max(settings.warm_score_rows[backbone], chunk)
     if getattr(detector, "latent_steps", 0):
-        # A latent search costs hundreds of passes per row: fewer rows to warm.
-        warm_rows = max(1, warm_rows // 4)
+        # A latent search costs hundreds of passes per row: fewer rows to warm
+        # (its rate is labelled as the search's; the padding is counted there).
+        warm_rows = max(1, settings.warm_score_rows[backbone] // 4)
     pool = make_data(backbone, warm_rows, settings, 2)
     # The untimed warm call (first-call costs: kernels, allocator) is the one
-    # counted. Scoring runs on fixed-size chunks, the last one padded, so its
-    # FLOPs are divided by the rows the chunks hold: what a row costs when
-    # many are scored, as in the timed calls below.
-    chunk = detector._score_batch_rows()
+    # counted. Its FLOPs are divided by the rows the chunks hold: what a row
+    # costs when many are scored, as in the timed calls below.
     flops = count_flops(lambda: detector.score_samples(pool)) / (-(-warm_rows // chunk) * chunk)
     start = time.perf_counter()
     detector.score_samples(pool)
@@ -490,8 +494,12 @@ def time_scoring(detector, backbone: str, settings: Settings) -> dict:
     if probe >= settings.score_seconds:
         X, times = pool, [probe]
     else:  # enough rows for one call to last about score_seconds
-        n_rows = int(warm_rows * settings.score_seconds / probe)
-        X = make_data(backbone, min(n_rows, settings.max_score_rows[backbone]), settings, 3)
+        n_rows = min(
+            int(warm_rows * settings.score_seconds / probe), settings.max_score_rows[backbone]
+        )
+        if warm_rows >= chunk:  # whole chunks, as above
+            n_rows = chunk * max(1, round(n_rows / chunk))
+        X = make_data(backbone, n_rows, settings, 3)
         times = []
     while len(times) < calls:
         start = time.perf_counter()
