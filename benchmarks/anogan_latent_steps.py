@@ -1,4 +1,4 @@
-"""AnoGAN on tabular data: ROC-AUC by the length of the latent search.
+"""AnoGAN on tabular data: ROC-AUC by the length of the latent search (and of training).
 
 Each split of the tabular sets of ``bench_anogan_pyod.py`` (ODDS breastw,
 glass, shuttle as 1,000 rows, scikit-learn's breast cancer; 60/40,
@@ -8,7 +8,12 @@ which then scores the test part with each ``latent_steps`` value in turn
 ROC-AUC per set and the mean, and the scoring seconds, per value::
 
     python benchmarks/anogan_latent_steps.py --seeds 3
+    python benchmarks/anogan_latent_steps.py --seeds 3 --fit-steps 500 1000 2000 --steps 0 100
     python benchmarks/anogan_latent_steps.py --quick   # tiny: a smoke test
+
+``--fit-steps`` fits once per value, with ``n_epochs="auto"`` aiming at
+that many optimiser steps instead of the detector's own 2,000 (the same
+bounds on epochs apply), and prints the fit seconds too.
 
 The ODDS files are read from ``--data-dir`` (default: ``$SKANOMALY_DATA``,
 else ``~/skanomaly_data``); absent sets are skipped.
@@ -29,13 +34,30 @@ from skanomaly import AnoGANDetector
 from skanomaly.datasets import get_data_home
 
 
+def detector_class(fit_steps: int | None) -> type:
+    """``AnoGANDetector``, or a subclass whose ``n_epochs="auto"`` aims at ``fit_steps``."""
+    if fit_steps is None:
+        return AnoGANDetector
+    auto_steps = {"tabular": fit_steps, "image": fit_steps}
+    return type(f"AnoGANDetector{fit_steps}", (AnoGANDetector,), {"_auto_steps": auto_steps})
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="folder with odds/*.mat")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 5, 20, 100])
-    parser.add_argument("--quick", action="store_true", help="two epochs: not the defaults")
+    parser.add_argument(
+        "--fit-steps",
+        type=int,
+        nargs="+",
+        default=[None],
+        help='optimiser steps "auto" aims at, one fit per value; default: the detector\'s',
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="150 rows, two epochs (or --fit-steps): a smoke test"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as AnoGAN trains and scores tabular data
     data_dir = get_data_home(args.data_dir)
@@ -46,26 +68,37 @@ def main(argv=None) -> dict:
             print(f"{name}: {data_dir / 'odds' / (name + '.mat')} not found, skipped")
         else:
             data[name] = loaded
-    auc = {k: {name: [] for name in data} for k in args.steps}
-    seconds = dict.fromkeys(args.steps, 0.0)
+    runs = [(fit, k) for fit in args.fit_steps for k in args.steps]
+    auc = {run: {name: [] for name in data} for run in runs}
+    seconds = dict.fromkeys(runs, 0.0)
+    fit_seconds = dict.fromkeys(args.fit_steps, 0.0)
     for name, seed, X_train, X_test, y_test in splits(data, args.seeds):
-        detector = AnoGANDetector(n_epochs=2 if args.quick else "auto", random_state=seed)
-        detector.fit(X_train)
-        for k in args.steps:
+        for fit in args.fit_steps:
+            # --quick trains two epochs, unless --fit-steps says how long
+            epochs = 2 if args.quick and fit is None else "auto"
+            detector = detector_class(fit)(n_epochs=epochs, random_state=seed)
             start = time.perf_counter()
-            scores = -detector.set_params(latent_steps=k).score_samples(X_test)
-            seconds[k] += time.perf_counter() - start
-            auc[k][name].append(roc_auc_score(y_test, scores))
-    print(f"mean ROC-AUC over {args.seeds} seed(s), and scoring seconds summed")
-    print("| latent_steps | " + " | ".join(data) + " | mean | score s |")
-    print("|---|" + "---|" * (len(data) + 2))
+            detector.fit(X_train)
+            fit_seconds[fit] += time.perf_counter() - start
+            for k in args.steps:
+                start = time.perf_counter()
+                scores = -detector.set_params(latent_steps=k).score_samples(X_test)
+                seconds[fit, k] += time.perf_counter() - start
+                auc[fit, k][name].append(roc_auc_score(y_test, scores))
+    print(f"mean ROC-AUC over {args.seeds} seed(s); fit and scoring seconds summed")
+    print("| fit steps | fit s | latent_steps | " + " | ".join(data) + " | mean | score s |")
+    print("|---|---|---|" + "---|" * (len(data) + 2))
     means = {}
-    for k in args.steps:
-        per_set = [float(np.mean(auc[k][name])) for name in data]
-        means[k] = float(np.mean(per_set))
+    for fit, k in runs:
+        per_set = [float(np.mean(auc[fit, k][name])) for name in data]
+        means[fit, k] = float(np.mean(per_set))
         cells = " | ".join(f"{value:.3f}" for value in per_set)
-        print(f"| {k} | {cells} | {means[k]:.3f} | {seconds[k]:.1f} |")
-    return {"auc": auc, "mean": means, "score_s": seconds}
+        label = f"auto ({AnoGANDetector._auto_steps['tabular']:,})" if fit is None else f"{fit:,}"
+        print(
+            f"| {label} | {fit_seconds[fit]:.1f} | {k} | {cells} | {means[fit, k]:.3f} "
+            f"| {seconds[fit, k]:.1f} |"
+        )
+    return {"auc": auc, "mean": means, "score_s": seconds, "fit_s": fit_seconds}
 
 
 if __name__ == "__main__":

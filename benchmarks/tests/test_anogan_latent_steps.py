@@ -3,11 +3,26 @@
 import anogan_latent_steps as bench
 import numpy as np
 
+from skanomaly import AnoGANDetector
+
 
 def test_quick_run_scores_each_search_length_on_the_same_fit():
     results = bench.main(["--quick", "--datasets", "breast_cancer", "--seeds", "1"])
-    assert set(results["mean"]) == {0, 5, 20, 100}
-    for k, per_set in results["auc"].items():
-        assert results["mean"][k] == np.mean([np.mean(v) for v in per_set.values()])
+    assert set(results["mean"]) == {(None, 0), (None, 5), (None, 20), (None, 100)}
+    for run, per_set in results["auc"].items():
+        assert results["mean"][run] == np.mean([np.mean(v) for v in per_set.values()])
     # A longer search costs more scoring time.
-    assert results["score_s"][100] > results["score_s"][0]
+    assert results["score_s"][None, 100] > results["score_s"][None, 0]
+
+
+def test_fit_steps_set_what_auto_aims_at():
+    assert bench.detector_class(None) is AnoGANDetector
+    X = np.random.default_rng(0).normal(size=(640, 3))  # 10 batches of 64
+    detector = bench.detector_class(400)(latent_steps=0, random_state=0).fit(X)
+    assert isinstance(detector, AnoGANDetector)
+    assert detector.n_epochs_ == 40  # 400 steps / 10 per epoch
+    results = bench.main(
+        ["--quick", "--datasets", "breast_cancer", "--seeds", "1", "--fit-steps", "30", "60"]
+    )
+    assert set(results["fit_s"]) == {30, 60}
+    assert set(results["mean"]) == {(fit, k) for fit in (30, 60) for k in (0, 5, 20, 100)}
