@@ -27,6 +27,11 @@ ROWS = _rng.normal(size=(24, 4))  # tabular: 4 features
 IMAGES = _rng.normal(size=(24, 1, 8, 8))  # grey 8x8 images
 
 
+def named_cases(argnames: str, cases: list[tuple]):
+    """``parametrize`` over ``(test id, *values)`` tuples."""
+    return pytest.mark.parametrize(argnames, [c[1:] for c in cases], ids=[c[0] for c in cases])
+
+
 def _with(X, index, value):
     X = X.copy()
     X[index] = value
@@ -110,9 +115,7 @@ FIT_CASES = (
 
 
 @pytest.mark.parametrize("method", FIT_METHODS)
-@pytest.mark.parametrize(
-    "X, error, match", [case[1:] for case in FIT_CASES], ids=[case[0] for case in FIT_CASES]
-)
+@named_cases("X, error, match", FIT_CASES)
 def test_fit_rejects_bad_input(detector_class, method, X, error, match):
     detector = fast(detector_class)
     with pytest.raises(error, match=match):
@@ -173,9 +176,7 @@ PARAM_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "params, X, match", [case[1:] for case in PARAM_CASES], ids=[case[0] for case in PARAM_CASES]
-)
+@named_cases("params, X, match", PARAM_CASES)
 def test_fit_rejects_bad_parameters(detector_class, params, X, match):
     detector = fast(detector_class, **params)
     with pytest.raises((ValueError, TypeError), match=match):
@@ -267,9 +268,7 @@ SCORE_CASES = TABULAR_CASES + [
 
 
 @pytest.mark.parametrize("method", SCORE_METHODS)
-@pytest.mark.parametrize(
-    "X, error, match", [case[1:] for case in SCORE_CASES], ids=[case[0] for case in SCORE_CASES]
-)
+@named_cases("X, error, match", SCORE_CASES)
 def test_scoring_rejects_bad_tabular_input(tabular_model, method, X, error, match):
     with pytest.raises(error, match=match):
         getattr(tabular_model, method)(X)
@@ -311,11 +310,7 @@ IMAGE_SCORE_CASES = IMAGE_CASES + [
 
 
 @pytest.mark.parametrize("method", SCORE_METHODS)
-@pytest.mark.parametrize(
-    "X, error, match",
-    [case[1:] for case in IMAGE_SCORE_CASES],
-    ids=[case[0] for case in IMAGE_SCORE_CASES],
-)
+@named_cases("X, error, match", IMAGE_SCORE_CASES)
 def test_scoring_rejects_bad_image_input(image_model, method, X, error, match):
     with pytest.raises(error, match=match):
         getattr(image_model, method)(X)
