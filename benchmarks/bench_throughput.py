@@ -32,7 +32,8 @@ the script measures:
    times that).  Calls score whole chunks (``_score_batch_rows``): a
    partial chunk is padded, and its padding rows cost as much as real
    ones.  AnoGAN scores by a latent search (``latent_steps`` Adam steps per
-   sample), labelled as such.
+   sample), labelled as such; on images it is timed on a few images in a
+   padded chunk (a full chunk would take minutes), a lower bound.
 
 The load average (as ``uptime`` shows it) and torch's thread count are
 printed beside the results: numbers taken on a busy machine are not
@@ -476,9 +477,9 @@ def time_scoring(detector, backbone: str, settings: Settings) -> dict:
     # scores whole chunks, so that no padding rows are timed as if free.
     chunk = detector._score_batch_rows()
     warm_rows = max(settings.warm_score_rows[backbone], chunk)
-    if getattr(detector, "latent_steps", 0):
-        # A latent search costs hundreds of passes per row: fewer rows to warm
-        # (its rate is labelled as the search's; the padding is counted there).
+    if getattr(detector, "latent_steps", 0) and backbone == "dcgan":
+        # A latent search on images costs seconds per image: a few images,
+        # padded (its rate is labelled as the search's, and is a lower bound).
         warm_rows = max(1, settings.warm_score_rows[backbone] // 4)
     pool = make_data(backbone, warm_rows, settings, 2)
     # The untimed warm call (first-call costs: kernels, allocator) is the one
