@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import BaseGANDetector, frozen_weights
+from .._base import BaseGANDetector
 from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 from ._docstring import fill_doc
@@ -147,10 +147,13 @@ class GANomalyDetector(BaseGANDetector):
     def _train_step(self, x, optimizers):
         generator, discriminator = self.generator_, self.discriminator_
         x_hat, z, z_hat = generator(x)
-
-        with frozen_weights(discriminator):
-            _, features_real = discriminator(x)
-            _, features_fake = discriminator(x_hat)
+        # One discriminator pass serves both updates, as in the reference
+        # code: D is updated after G, on the x_hat of before G's update, and
+        # its weights do not change in between. Each backward is restricted
+        # to its own network's weights (``inputs``), so G's loss gives D no
+        # weight gradient and D's loss sends nothing back into G.
+        logits_real, features_real = discriminator(x)
+        logits_fake, features_fake = discriminator(x_hat)
         loss_adv = feature_matching_loss(features_real.detach(), features_fake)
         loss_con = (x - x_hat).abs().mean()
         loss_enc = l2_loss(z_hat, z)
@@ -158,14 +161,12 @@ class GANomalyDetector(BaseGANDetector):
             self.adv_weight * loss_adv + self.con_weight * loss_con + self.enc_weight * loss_enc
         )
         optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.backward(inputs=list(generator.parameters()), retain_graph=True)
         optimizers["g"].step()
 
-        logits_real, _ = discriminator(x)
-        logits_fake, _ = discriminator(x_hat.detach())
         loss_d = 0.5 * (adversarial_loss(logits_real, True) + adversarial_loss(logits_fake, False))
         optimizers["d"].zero_grad(set_to_none=True)
-        loss_d.backward()
+        loss_d.backward(inputs=list(discriminator.parameters()))
         optimizers["d"].step()
 
         return {
