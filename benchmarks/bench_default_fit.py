@@ -14,6 +14,7 @@ and each fit's time as a multiple of the AutoEncoder's.
 Run it on an otherwise idle machine::
 
     python benchmarks/bench_default_fit.py --classes 0 --json default-fit.json
+    python benchmarks/bench_default_fit.py --classes 0 --ganomaly-epochs 1 2  # shorter fits too
     python benchmarks/bench_default_fit.py --quick   # tiny: a smoke test
 
 Fashion-MNIST is read from ``--data-dir`` (default: ``$SKANOMALY_DATA``,
@@ -45,16 +46,25 @@ def load_average() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def contenders(quick: bool) -> dict:
-    """Name -> (make(seed, warm), takes images): each detector at its defaults."""
+def contenders(quick: bool, ganomaly_epochs=()) -> dict:
+    """Name -> (make(seed, warm), takes images): each detector at its defaults.
+
+    ``ganomaly_epochs`` adds GANomaly rows with those ``n_epochs``, beside
+    the default's.
+    """
     from pyod.models.auto_encoder import AutoEncoder
 
-    def ganomaly(seed, warm):
-        epochs = 1 if (warm or quick) else "auto"
-        return GANomalyDetector(image_shape=(28, 28), n_epochs=epochs, random_state=seed)
+    def ganomaly(n_epochs):
+        def make(seed, warm):
+            epochs = 1 if warm or (quick and n_epochs == "auto") else n_epochs
+            return GANomalyDetector(image_shape=(28, 28), n_epochs=epochs, random_state=seed)
 
+        return make
+
+    variants = {f"{GANOMALY}, n_epochs={n}": (ganomaly(n), True) for n in ganomaly_epochs}
     return {
-        GANOMALY: (ganomaly, True),
+        GANOMALY: (ganomaly("auto"), True),
+        **variants,
         AUTOENCODER: (
             lambda seed, warm: AutoEncoder(
                 epoch_num=1 if quick else 10, random_state=seed, verbose=0
@@ -78,6 +88,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--ntrain", type=int, default=0, help="images of the class; 0: all")
     parser.add_argument("--ntest", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ganomaly-epochs",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also GANomaly with n_epochs=N (beside its default)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny settings, not the defaults")
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
     args = parser.parse_args(argv)
@@ -93,7 +111,7 @@ def main(argv=None) -> dict:
     X_test_all, _, y_test_all, _ = train_test_split(
         X_test_all, y_test_all, train_size=args.ntest, stratify=y_test_all, random_state=0
     )
-    makers = contenders(args.quick)
+    makers = contenders(args.quick, args.ganomaly_epochs)
     start_load = load_average()
     print(f"bench_default_fit{' --quick (not the defaults)' if args.quick else ''}")
     print(f"  torch {torch.__version__}, {os.cpu_count()} logical cores")
@@ -117,16 +135,18 @@ def main(argv=None) -> dict:
             fit_s = time.perf_counter() - start
             auc = roc_auc_score(y_eval, anomaly_scores(detector, X_test))
             row = {"class": c, "detector": name, "n_train": len(X_train)}
-            rows.append({**row, "fit_s": fit_s, "roc_auc": auc})
+            epochs = getattr(detector, "n_epochs_trained_", None)  # GANomaly's
+            rows.append({**row, "fit_s": fit_s, "roc_auc": auc, "epochs": epochs})
             print(f"  class {c} {name:<20} fit {fit_s:8.2f} s  ROC-AUC {auc:.3f}", flush=True)
 
-    print("\n| class | train images | detector | fit s | × AutoEncoder | ROC-AUC |")
-    print("|---|---|---|---|---|---|")
+    print("\n| class | train images | detector | epochs | fit s | × AutoEncoder | ROC-AUC |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["class"] == row["class"] and r["detector"] == AUTOENCODER)
         row["times_autoencoder"] = row["fit_s"] / base["fit_s"]
         print(
-            f"| {row['class']} | {row['n_train']} | {row['detector']} | {row['fit_s']:.1f} | "
+            f"| {row['class']} | {row['n_train']} | {row['detector']} | {row['epochs'] or '–'} | "
+            f"{row['fit_s']:.1f} | "
             f"{row['times_autoencoder']:.3g}× | {row['roc_auc']:.3f} |"
         )
     end_load = load_average()

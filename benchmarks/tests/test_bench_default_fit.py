@@ -20,6 +20,19 @@ def test_quick_run_times_every_detector_against_the_autoencoder(tmp_path, data_d
     assert json.loads(out.read_text())["rows"] == rows
 
 
+def test_shorter_ganomaly_fits_are_extra_rows(data_dir):
+    if not (data_dir / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"Fashion-MNIST not found under {data_dir}")
+    argv = ["--quick", "--data-dir", str(data_dir), "--ganomaly-epochs", "2"]
+    rows = bench.main(argv)["rows"]
+    assert [(row["detector"], row["epochs"]) for row in rows] == [
+        (bench.GANOMALY, 1),  # --quick: one epoch
+        (f"{bench.GANOMALY}, n_epochs=2", 2),
+        (bench.AUTOENCODER, None),
+        (bench.FOREST, None),
+    ]
+
+
 def test_missing_data_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match="Fashion-MNIST not found"):
         bench.main(["--data-dir", str(tmp_path)])
