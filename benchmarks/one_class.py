@@ -75,20 +75,21 @@ def _keep_every_epoch(detector):
 
 def _print_epoch_curve(detector, snapshots, X_fit, X_test, is_anomaly):
     """ROC-AUC of each epoch's weights, finished as ``fit`` finishes them."""
-    final = detector._network_state()
     X_fit, _ = detector._validate_input(X_fit, reset=False)
     data = detector._to_tensor(X_fit, clip_to_bounds=True).to(detector.device_)
-    for epoch, (steps, state) in enumerate(snapshots, start=1):
+
+    def finish(state):
         for name, module in detector._networks().items():
             module.load_state_dict(state[name])
         detector._calibrate_batch_norm(data)
         detector._fit_score_scale(data)
+
+    final = detector._network_state()
+    for epoch, (steps, state) in enumerate(snapshots, start=1):
+        finish(state)
         auc = roc_auc_score(is_anomaly, -detector.score_samples(X_test))
         print(f"  after epoch {epoch} ({steps} steps): ROC-AUC {auc:.3f}", flush=True)
-    for name, module in detector._networks().items():
-        module.load_state_dict(final[name])
-    detector._calibrate_batch_norm(data)
-    detector._fit_score_scale(data)
+    finish(final)
 
 
 def main(argv=None):

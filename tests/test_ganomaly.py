@@ -38,9 +38,9 @@ def _plain_train_step(detector, x, optimizers):
     _, features_real = discriminator(x)
     _, features_fake = discriminator(x_hat)
     loss_g = (
-        feature_matching_loss(features_real.detach(), features_fake)
-        + 50 * (x - x_hat).abs().mean()
-        + l2_loss(z_hat, z)
+        detector.adv_weight * feature_matching_loss(features_real.detach(), features_fake)
+        + detector.con_weight * (x - x_hat).abs().mean()
+        + detector.enc_weight * l2_loss(z_hat, z)
     )
     optimizers["g"].zero_grad(set_to_none=True)
     loss_g.backward()
