@@ -78,6 +78,25 @@ def test_auto_epochs_aim_at_a_number_of_steps(detector_class, blobs, monkeypatch
     assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 1
 
 
+def test_auto_steps_shrink_on_large_sets(detector_class, monkeypatch):
+    # Beyond 16 images: 64 * max(sqrt(16 / n), 0.375) steps (at least 24).
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 64, "image": 64})
+    shrink = {"tabular": None, "image": (16, 0.375)}
+    monkeypatch.setattr(detector_class, "_auto_steps_shrink", shrink)
+    images = fast(detector_class, n_epochs="auto", n_filters=2, batch_size=4)
+    rng = np.random.default_rng(0)
+    # 16 images: 4 steps per epoch, all 64 steps.
+    assert images.fit(rng.random((16, 1, 8, 8))).n_epochs_ == 16
+    # 64 images: 16 steps per epoch, 64 * sqrt(16 / 64) = 32 steps.
+    assert images.fit(rng.random((64, 1, 8, 8))).n_epochs_ == 2
+    # 256 images at batch_size=16: 16 steps per epoch; 64 * sqrt(16 / 256) = 16
+    # steps would be one epoch, the floor of 24 makes it two.
+    large = fast(detector_class, n_epochs="auto", n_filters=2, batch_size=16)
+    assert large.fit(rng.random((256, 1, 8, 8))).n_epochs_ == 2
+    # Tabular data (None) keeps its steps: 64 rows, 16 steps per epoch.
+    assert images.fit(rng.normal(size=(64, 4))).n_epochs_ == 15
+
+
 def test_verbose_reports_progress(detector_class, blobs, capsys):
     fast(detector_class, verbose=2).fit(blobs[0])
     out = capsys.readouterr().out

@@ -15,8 +15,8 @@ _SHARED_PARAMETERS = """\
         ``offset_`` so that this share of training samples is flagged.
     n_epochs : int or "auto", default="auto"
         Passes over the training data (the most, with ``early_stopping``).
-        ``"auto"`` aims at about %(auto_steps)s optimiser steps, with 15 to
-        500 epochs.
+        ``"auto"`` aims at about %(auto_steps)s, with 15 to 500 epochs on
+        tabular data and 1 to 500 on images.
     batch_size : int, default=64
         Rows (images) per training step.
     learning_rate : float, default=2e-4
@@ -82,11 +82,24 @@ _SHARED_ATTRIBUTES = """\
         Names of features seen during ``fit``; only for DataFrame input."""
 
 
-def _steps_text(auto_steps: dict[str, int]) -> str:
-    tabular, image = auto_steps["tabular"], auto_steps["image"]
-    if tabular == image:
-        return f"{tabular:,}"
-    return f"{tabular:,} (tabular data) / {image:,} (images)"
+def _steps_text(cls) -> str:
+    """The ``"auto"`` step counts of ``cls``, as the ``n_epochs`` entry says them."""
+    steps, shrink = cls._auto_steps, cls._auto_steps_shrink
+    if steps["tabular"] == steps["image"]:
+        text = f"{steps['tabular']:,} optimiser steps"
+    else:
+        text = (
+            f"{steps['tabular']:,} optimiser steps on tabular data and "
+            f"{steps['image']:,} on images"
+        )
+    for kind, samples in (("tabular", "rows"), ("image", "images")):
+        if shrink[kind] is not None:
+            full_until, floor = shrink[kind]
+            text += (
+                f"\n        (on n > {full_until:,} {samples}: {steps[kind]:,} * "
+                f"max(sqrt({full_until:,} / n), {floor:g}))"
+            )
+    return text
 
 
 def fill_doc(cls):
@@ -96,9 +109,9 @@ def fill_doc(cls):
     are replaced; the parameter text names the class's own ``"auto"`` step
     counts and early-stopping loss (``_val_loss_doc``).
     """
-    parameters = _SHARED_PARAMETERS.replace(
-        "%(auto_steps)s", _steps_text(cls._auto_steps)
-    ).replace("%(val_loss)s", cls._val_loss_doc)
+    parameters = _SHARED_PARAMETERS.replace("%(auto_steps)s", _steps_text(cls)).replace(
+        "%(val_loss)s", cls._val_loss_doc
+    )
     # The placeholders stand indented in the docstring: the first line of
     # each section goes in without its own indentation.
     cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", parameters.lstrip()).replace(

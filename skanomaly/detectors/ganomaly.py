@@ -107,6 +107,13 @@ class GANomalyDetector(BaseGANDetector):
     array([ 1, -1])
     """
 
+    # ``n_epochs="auto"`` on images: 600 steps on up to 500 images, falling
+    # as 1 / sqrt(n) to 300 on 2,000 and more (4 epochs on 6,000 instead of
+    # 7). Measured needs: more than 300 steps on 107 digits, about 300 on
+    # 500 Fashion-MNIST images, 200-300 on 2,000, 300-400 on the easy
+    # 6,000-image classes (docs/training.md).
+    _auto_steps_shrink = {"tabular": None, "image": (500, 0.5)}
+
     _parameter_constraints: dict = {
         **BaseGANDetector._parameter_constraints,
         "adv_weight": [Interval(Real, 0, None, closed="left")],
