@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from . import _limits
 from ._inputs import _InputMixin
+from ._optim import make_adam, release_parameters
 from ._runtime import _cpu_module, _seeded_torch, _torch_threads, available_device, resolve_device
 from .exceptions import ModelTooLargeError, TrainingDivergedError
 from .losses import l1_per_row
@@ -262,15 +263,15 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         """Adam with beta1 = 0.5, as in DCGAN and the three papers.
 
         Fused (one kernel for all parameters) where torch has it for the
-        device: with the MLPs' small tensors, the default per-tensor update
-        is a large share of a training step.
+        device. For the MLPs, over one flat buffer (``FlatAdam``): with their
+        small tensors, Adam's per-tensor bookkeeping is a large share of a
+        training step. Not for images, whose steps are convolution-bound and
+        whose large gradients would take one more pass to accumulate into
+        the buffer.
         """
         params = [p for module in modules for p in module.parameters()]
         settings = {"lr": lr or self.learning_rate, "betas": (0.5, 0.999)}
-        try:
-            return torch.optim.Adam(params, fused=True, **settings)
-        except RuntimeError:  # torch < 2.4 on the CPU, or a device without fused kernels
-            return torch.optim.Adam(params, **settings)
+        return make_adam(params, flat=self.image_shape_ is None, **settings)
 
     def _networks(self) -> dict[str, nn.Module]:
         """The registered networks by attribute name, in the order they were built."""
@@ -453,11 +454,23 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         return data[order[n_valid:]], data[order[:n_valid]]
 
     def _train(self, data: torch.Tensor, validation: torch.Tensor | None) -> dict:
-        n_samples = len(data)
-        batch_size = min(self.batch_size, n_samples)
         if data.nbytes <= 2**30:  # small enough: move once instead of per batch
             data = data.to(self.device_)
         optimizers = self._make_optimizers()
+        try:
+            history = self._train_epochs(data, validation, optimizers)
+        finally:
+            # Every parameter gets its own memory back (see ``_adam``).
+            release_parameters(optimizers.values())
+        self._calibrate_batch_norm(data)
+        return history
+
+    def _train_epochs(
+        self, data: torch.Tensor, validation: torch.Tensor | None, optimizers
+    ) -> dict:
+        """The epochs of ``_train``; leaves the best (or last) weights in the networks."""
+        n_samples = len(data)
+        batch_size = min(self.batch_size, n_samples)
         shuffle = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
         history: dict[str, list[float]] = {}
         best_loss, best_state, no_improvement = math.inf, None, 0
@@ -520,7 +533,6 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
             for name, module in self._networks().items():
                 module.load_state_dict(best_state[name])
         self.n_epochs_trained_ = epoch + 1
-        self._calibrate_batch_norm(data)
         return history
 
     def _network_state(self) -> dict[str, dict[str, torch.Tensor]]:

@@ -13,7 +13,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
+from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector, _base
+from skanomaly._optim import FlatAdam, make_adam
 from skanomaly.exceptions import TrainingDivergedError
 
 from .conftest import fast, networks
@@ -51,6 +52,100 @@ def _break_train_step(monkeypatch, cls, fault, on_call):
 
     monkeypatch.setattr(cls, "_train_step", train_step)
     return calls
+
+
+# ----------------------------------------------------------------------
+# The optimiser over one flat buffer (tabular networks).
+# ----------------------------------------------------------------------
+def _adam_pair(make_net):
+    """The same network twice, one under torch's Adam and one under FlatAdam."""
+    torch.manual_seed(0)
+    plain, flat = make_net(), make_net()
+    flat.load_state_dict(plain.state_dict())
+    settings = {"lr": 0.01, "betas": (0.5, 0.999), "fused": True}
+    return (
+        plain,
+        torch.optim.Adam(plain.parameters(), **settings),
+        flat,
+        FlatAdam(flat.parameters(), **settings),
+    )
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv_channels_last"])
+def test_flat_adam_updates_as_adam_does(kind):
+    def make_net():
+        if kind == "mlp":
+            return torch.nn.Sequential(
+                torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1)
+            )
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(1)
+        )
+        net(torch.zeros(1, 3, 6, 6))
+        return net.to(memory_format=torch.channels_last)
+
+    plain, plain_adam, flat, flat_adam = _adam_pair(make_net)
+    shape = (8, 5) if kind == "mlp" else (8, 3, 6, 6)
+    for step in range(4):
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(step))
+        for net, optimizer in ((plain, plain_adam), (flat, flat_adam)):
+            optimizer.zero_grad(set_to_none=True)
+            net(x).pow(2).mean().backward()
+            optimizer.step()
+    for a, b in zip(plain.parameters(), flat.parameters(), strict=True):
+        assert a.stride() == b.stride()  # the layout is kept
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    flat_adam.release()
+    for a, b in zip(plain.parameters(), flat.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        assert b.grad is None and b.untyped_storage().nbytes() == b.numel() * b.element_size()
+
+
+def test_flat_adam_leaves_parameters_alone_when_adam_refuses():
+    net = torch.nn.Linear(3, 2)
+    before = [p.data_ptr() for p in net.parameters()]
+    with pytest.raises(ValueError):
+        FlatAdam(net.parameters(), lr=-1.0)
+    assert [p.data_ptr() for p in net.parameters()] == before
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_detector_steps_with_the_flat_buffer_match_plain_adam(detector_class, monkeypatch):
+    """Each detector's own backward passes (frozen weights, ``inputs=``) fill the buffer."""
+    fitted = fast(detector_class, n_epochs=1, random_state=0).fit(ROWS)
+    start = fitted._network_state()  # copies
+    batch = fitted._to_tensor(ROWS[:16], clip_to_bounds=True)
+
+    def weights():
+        return [p.detach().clone() for m in networks(fitted).values() for p in m.parameters()]
+
+    initial, trained = weights(), {}
+    for use_flat in (False, True):
+        for name, module in networks(fitted).items():
+            module.load_state_dict(start[name])
+            module.train()
+
+        def forced(params, *, flat, use_flat=use_flat, **settings):
+            return make_adam(params, flat=use_flat, **settings)
+
+        monkeypatch.setattr(_base, "make_adam", forced)
+        optimizers = fitted._make_optimizers()
+        assert any(isinstance(o, FlatAdam) for o in optimizers.values()) == use_flat
+        torch.manual_seed(0)  # the same latent draws
+        for _ in range(3):
+            fitted._train_step(batch, optimizers)
+        trained[use_flat] = weights()
+    for a, b in zip(trained[False], trained[True], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not all(map(torch.equal, trained[True], initial))  # the steps did train
+
+
+def test_fit_gives_every_parameter_its_own_memory(detector_class):
+    detector = fast(detector_class, n_epochs=2, random_state=0).fit(ROWS)
+    for module in networks(detector).values():
+        for p in module.parameters():
+            assert p.grad is None
+            assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
 
 
 # ----------------------------------------------------------------------
