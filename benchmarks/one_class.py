@@ -55,26 +55,37 @@ def _data(args):
     return X_train, y_train, X_test[test], y_test[test]
 
 
-def _keep_every_epoch(detector):
-    """A list that receives (steps so far, network weights) at the end of each epoch."""
-    snapshots, steps = [], [0]
+def _keep_snapshots(detector, at_steps=()):
+    """A list that receives (steps so far, network weights) during ``fit``.
+
+    At the end of every epoch, or, if ``at_steps`` is given, after each of
+    those numbers of optimiser steps.
+    """
+    snapshots, steps, at_steps = [], [0], set(at_steps)
     train_step, end_epoch = detector._train_step, detector._end_epoch
 
     def count(*args):
+        losses = train_step(*args)
         steps[0] += 1
-        return train_step(*args)
+        if steps[0] in at_steps:
+            snapshots.append((steps[0], detector._network_state()))
+        return losses
 
     def keep(losses):
         end_epoch(losses)
-        snapshots.append((steps[0], detector._network_state()))
+        if not at_steps:
+            snapshots.append((steps[0], detector._network_state()))
 
     # On this instance only: the fit itself is unchanged.
     detector._train_step, detector._end_epoch = count, keep
     return snapshots
 
 
-def _print_epoch_curve(detector, snapshots, X_fit, X_test, is_anomaly):
-    """ROC-AUC of each epoch's weights, finished as ``fit`` finishes them."""
+def snapshot_curve(detector, snapshots, X_fit, X_test, is_anomaly):
+    """``[(steps, ROC-AUC)]`` of each snapshot's weights, finished as ``fit`` finishes them.
+
+    The fitted weights are put back at the end.
+    """
     X_fit, _ = detector._validate_input(X_fit, reset=False)
     data = detector._to_tensor(X_fit, clip_to_bounds=True).to(detector.device_)
 
@@ -85,11 +96,12 @@ def _print_epoch_curve(detector, snapshots, X_fit, X_test, is_anomaly):
         detector._fit_score_scale(data)
 
     final = detector._network_state()
-    for epoch, (steps, state) in enumerate(snapshots, start=1):
+    curve = []
+    for steps, state in snapshots:
         finish(state)
-        auc = roc_auc_score(is_anomaly, -detector.score_samples(X_test))
-        print(f"  after epoch {epoch} ({steps} steps): ROC-AUC {auc:.3f}", flush=True)
+        curve.append((steps, roc_auc_score(is_anomaly, -detector.score_samples(X_test))))
     finish(final)
+    return curve
 
 
 def main(argv=None):
@@ -127,12 +139,14 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         members = rng.choice(members, min(args.ntrain, len(members)), replace=False)
         detector = cls(random_state=args.seed, device="cpu", **params)
-        snapshots = _keep_every_epoch(detector) if args.every_epoch else None
+        snapshots = _keep_snapshots(detector) if args.every_epoch else None
         start = time.perf_counter()
         detector.fit(X_train[members])
         fit_s = time.perf_counter() - start
         if snapshots is not None:
-            _print_epoch_curve(detector, snapshots, X_train[members], X_test, y_test != c)
+            curve = snapshot_curve(detector, snapshots, X_train[members], X_test, y_test != c)
+            for epoch, (steps, auc) in enumerate(curve, start=1):
+                print(f"  after epoch {epoch} ({steps} steps): ROC-AUC {auc:.3f}", flush=True)
         start = time.perf_counter()
         auc = roc_auc_score(y_test != c, -detector.score_samples(X_test))
         score_s = time.perf_counter() - start
