@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from one_class import parse_params
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
@@ -189,10 +190,7 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    variants = [
-        {k: json.loads(v) for k, v in (item.split("=", 1) for item in spec.split(","))}
-        for spec in args.variant
-    ]
+    variants = [parse_params(spec.split(",")) for spec in args.variant]
     makers = contenders(device, args.quick, variants)
     start_load = load_average()
     print(

@@ -55,7 +55,23 @@ def _data(args):
     return X_train, y_train, X_test[test], y_test[test]
 
 
-def _keep_snapshots(detector, at_steps=()):
+def parse_params(items) -> dict:
+    """``["name=value", ...]`` -> constructor parameters; values read as JSON when they parse.
+
+    >>> parse_params(["n_epochs=3", "disc_score=cross_entropy", "hidden_dims=[8, 4]"])
+    {'n_epochs': 3, 'disc_score': 'cross_entropy', 'hidden_dims': [8, 4]}
+    """
+    params = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def keep_snapshots(detector, at_steps=()):
     """A list that receives (steps so far, network weights) during ``fit``.
 
     At the end of every epoch, or, if ``at_steps`` is given, after each of
@@ -124,13 +140,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    params = {}
-    for item in args.params:
-        name, _, value = item.partition("=")
-        try:
-            params[name] = json.loads(value)
-        except json.JSONDecodeError:
-            params[name] = value
+    params = parse_params(args.params)
     X_train, y_train, X_test, y_test = _data(args)
     cls = getattr(skanomaly, args.detector)
     aucs = []
@@ -139,7 +149,7 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         members = rng.choice(members, min(args.ntrain, len(members)), replace=False)
         detector = cls(random_state=args.seed, device="cpu", **params)
-        snapshots = _keep_snapshots(detector) if args.every_epoch else None
+        snapshots = keep_snapshots(detector) if args.every_epoch else None
         start = time.perf_counter()
         detector.fit(X_train[members])
         fit_s = time.perf_counter() - start

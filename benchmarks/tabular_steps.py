@@ -23,13 +23,12 @@ else ``~/skanomaly_data``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 from bench_anogan_pyod import DATASETS, load, load_average, splits
-from one_class import _keep_snapshots, snapshot_curve
+from one_class import keep_snapshots, parse_params, snapshot_curve
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -56,10 +55,10 @@ def main(argv=None) -> dict:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a constructor parameter (value read as JSON), e.g. n_epochs=3",
+        help="a constructor parameter (value read as JSON if it parses), e.g. n_epochs=3",
     )
     args = parser.parse_args(argv)
-    params = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.param)}
+    params = parse_params(args.param)
     data = load(args.dataset, get_data_home(args.data_dir), args.rows, args.rows)
     if data is None:
         raise SystemExit(f"{args.dataset}: no odds/{args.dataset}.mat under the data folder")
@@ -77,7 +76,7 @@ def main(argv=None) -> dict:
         print(f"split {seed}: {len(X_train)} training rows; IsolationForest {auc:.3f}")
         for name in args.detectors:
             detector = DETECTORS[name](random_state=seed, **params)
-            snapshots = _keep_snapshots(detector, args.steps)
+            snapshots = keep_snapshots(detector, args.steps)
             start = time.perf_counter()
             detector.fit(X_train)
             fit_s = time.perf_counter() - start
