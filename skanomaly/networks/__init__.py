@@ -14,7 +14,14 @@ from .dcgan import (
 from .encoder_decoder_encoder import EncoderDecoderEncoder
 from .factory import Backbone
 from .init import dcgan_init, reinitialize
-from .mlp import MLPDecoder, MLPDiscriminator, MLPEncoder, MLPJointDiscriminator
+from .mlp import (
+    EnsembleBatchNorm1d,
+    EnsembleLinear,
+    MLPDecoder,
+    MLPDiscriminator,
+    MLPEncoder,
+    MLPJointDiscriminator,
+)
 
 __all__ = [
     "Backbone",
@@ -23,6 +30,8 @@ __all__ = [
     "DCGANEncoder",
     "DCGANJointDiscriminator",
     "EncoderDecoderEncoder",
+    "EnsembleBatchNorm1d",
+    "EnsembleLinear",
     "MLPDecoder",
     "MLPDiscriminator",
     "MLPEncoder",

@@ -28,6 +28,9 @@ class Backbone:
         ``(C, H, W)`` of the images; ``None`` for tabular data (MLPs).
     n_filters : int, default=64
         Channels of the first convolution; used for images only.
+    n_members : int, default=1
+        Independent copies of each MLP run in one pass, on row-stacked
+        batches (see :mod:`skanomaly.networks.mlp`); images take 1 only.
 
     Examples
     --------
@@ -42,27 +45,34 @@ class Backbone:
     hidden_dims: tuple[int, ...] | None = None
     image_shape: tuple[int, int, int] | None = None
     n_filters: int = 64
+    n_members: int = 1
+
+    def __post_init__(self):
+        if self.image_shape is not None and self.n_members != 1:
+            raise ValueError("the convolutional networks have no ensemble form: n_members=1")
 
     def encoder(self) -> nn.Module:
         """``x -> z``: :class:`MLPEncoder` or :class:`DCGANEncoder`."""
         if self.image_shape is None:
-            return MLPEncoder(self.n_features, self.hidden_dims, self.latent_dim)
+            return MLPEncoder(self.n_features, self.hidden_dims, self.latent_dim, self.n_members)
         return DCGANEncoder(self.image_shape, self.latent_dim, self.n_filters)
 
     def decoder(self) -> nn.Module:
         """``z -> x``: :class:`MLPDecoder` or :class:`DCGANDecoder`."""
         if self.image_shape is None:
-            return MLPDecoder(self.latent_dim, self.hidden_dims, self.n_features)
+            return MLPDecoder(self.latent_dim, self.hidden_dims, self.n_features, self.n_members)
         return DCGANDecoder(self.image_shape, self.latent_dim, self.n_filters)
 
     def discriminator(self) -> nn.Module:
         """``x -> (logit, f(x))``: :class:`MLPDiscriminator` or :class:`DCGANDiscriminator`."""
         if self.image_shape is None:
-            return MLPDiscriminator(self.n_features, self.hidden_dims)
+            return MLPDiscriminator(self.n_features, self.hidden_dims, self.n_members)
         return DCGANDiscriminator(self.image_shape, self.n_filters)
 
     def joint_discriminator(self) -> nn.Module:
         """``(x, z) -> (logit, f(x, z))``: the MLP or DCGAN joint discriminator."""
         if self.image_shape is None:
-            return MLPJointDiscriminator(self.n_features, self.hidden_dims, self.latent_dim)
+            return MLPJointDiscriminator(
+                self.n_features, self.hidden_dims, self.latent_dim, self.n_members
+            )
         return DCGANJointDiscriminator(self.image_shape, self.latent_dim, self.n_filters)

@@ -4,26 +4,122 @@ The layers follow the DCGAN recipe translated to dense layers: a linear
 layer, batch normalisation (not on the discriminator's input layer) and a
 LeakyReLU(0.2) / ReLU.  Encoders and decoders have linear outputs because
 tabular features are standardised, not bounded.
+
+Every network can hold ``n_members`` independent copies of itself (an
+ensemble) that run in one pass: their input is the members' batches stacked
+along the rows, ``(n_members * n, features)``, and rows ``j*n`` to
+``(j+1)*n - 1`` go through member ``j`` only.  With one member the layers
+are the plain :class:`torch.nn.Linear` and :class:`torch.nn.BatchNorm1d`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["MLPDecoder", "MLPDiscriminator", "MLPEncoder", "MLPJointDiscriminator"]
+__all__ = [
+    "EnsembleBatchNorm1d",
+    "EnsembleLinear",
+    "MLPDecoder",
+    "MLPDiscriminator",
+    "MLPEncoder",
+    "MLPJointDiscriminator",
+]
+
+
+class EnsembleLinear(nn.Module):
+    """``n_members`` independent linear layers over row-stacked batches.
+
+    Parameters
+    ----------
+    n_members : int
+        Number of members; the input's rows are ``n_members`` equal blocks.
+    in_features, out_features : int
+        As in :class:`torch.nn.Linear`; each member is initialised as one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = EnsembleLinear(3, 4, 2)
+    >>> layer(torch.zeros(3 * 5, 4)).shape
+    torch.Size([15, 2])
+    """
+
+    def __init__(self, n_members: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # nn.Linear's default: uniform in +-1/sqrt(fan_in) for weights and biases.
+        bound = 1.0 / math.sqrt(self.weight.shape[1])
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_members, in_features, out_features = self.weight.shape
+        blocks = x.reshape(n_members, -1, in_features)
+        return torch.baddbmm(self.bias, blocks, self.weight).reshape(-1, out_features)
+
+
+class EnsembleBatchNorm1d(nn.Module):
+    """Batch normalisation of each member's block with its own statistics.
+
+    The blocks are laid side by side, ``(n, n_members * features)``, for one
+    :class:`torch.nn.BatchNorm1d` (``norm``) whose channels are the members'
+    features: its statistics and affine parameters are per member.
+
+    Parameters
+    ----------
+    n_members : int
+        Number of members; the input's rows are ``n_members`` equal blocks.
+    num_features : int
+        Features of one member.
+    """
+
+    def __init__(self, n_members: int, num_features: int):
+        super().__init__()
+        self.n_members = n_members
+        self.norm = nn.BatchNorm1d(n_members * num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, features = x.shape
+        n = rows // self.n_members
+        side_by_side = x.reshape(self.n_members, n, features).transpose(0, 1)
+        out = self.norm(side_by_side.reshape(n, self.n_members * features))
+        return out.reshape(n, self.n_members, features).transpose(0, 1).reshape(rows, features)
+
+
+def _linear(n_members: int, in_dim: int, out_dim: int) -> nn.Module:
+    return (
+        nn.Linear(in_dim, out_dim)
+        if n_members == 1
+        else EnsembleLinear(n_members, in_dim, out_dim)
+    )
+
+
+def _batch_norm(n_members: int, width: int) -> nn.Module:
+    return nn.BatchNorm1d(width) if n_members == 1 else EnsembleBatchNorm1d(n_members, width)
 
 
 def _dense_stack(
-    in_dim: int, widths: Sequence[int], *, batch_norm: bool, first_norm: bool, leaky: bool
+    in_dim: int,
+    widths: Sequence[int],
+    *,
+    batch_norm: bool,
+    first_norm: bool,
+    leaky: bool,
+    n_members: int = 1,
 ) -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = []
     for i, width in enumerate(widths):
-        layers.append(nn.Linear(in_dim, width))
+        layers.append(_linear(n_members, in_dim, width))
         if batch_norm and (first_norm or i > 0):
-            layers.append(nn.BatchNorm1d(width))
+            layers.append(_batch_norm(n_members, width))
         layers.append(nn.LeakyReLU(0.2) if leaky else nn.ReLU())
         in_dim = width
     return nn.Sequential(*layers), in_dim
@@ -40,14 +136,18 @@ class MLPEncoder(nn.Module):
         Widths of the hidden layers, input side first.
     latent_dim : int
         Size of the code.
+    n_members : int, default=1
+        Independent copies run in one pass (see the module's docstring).
     """
 
-    def __init__(self, in_dim: int, hidden_dims: Sequence[int], latent_dim: int):
+    def __init__(
+        self, in_dim: int, hidden_dims: Sequence[int], latent_dim: int, n_members: int = 1
+    ):
         super().__init__()
         self.body, width = _dense_stack(
-            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True
+            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True, n_members=n_members
         )
-        self.head = nn.Linear(width, latent_dim)
+        self.head = _linear(n_members, width, latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -65,14 +165,23 @@ class MLPDecoder(nn.Module):
         them in reverse so that it mirrors :class:`MLPEncoder`.
     out_dim : int
         Number of output features.
+    n_members : int, default=1
+        Independent copies run in one pass (see the module's docstring).
     """
 
-    def __init__(self, latent_dim: int, hidden_dims: Sequence[int], out_dim: int):
+    def __init__(
+        self, latent_dim: int, hidden_dims: Sequence[int], out_dim: int, n_members: int = 1
+    ):
         super().__init__()
         self.body, width = _dense_stack(
-            latent_dim, list(hidden_dims)[::-1], batch_norm=True, first_norm=True, leaky=False
+            latent_dim,
+            list(hidden_dims)[::-1],
+            batch_norm=True,
+            first_norm=True,
+            leaky=False,
+            n_members=n_members,
         )
-        self.head = nn.Linear(width, out_dim)
+        self.head = _linear(n_members, width, out_dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(z))
@@ -90,14 +199,16 @@ class MLPDiscriminator(nn.Module):
         Number of input features.
     hidden_dims : sequence of int
         Widths of the hidden layers.
+    n_members : int, default=1
+        Independent copies run in one pass (see the module's docstring).
     """
 
-    def __init__(self, in_dim: int, hidden_dims: Sequence[int]):
+    def __init__(self, in_dim: int, hidden_dims: Sequence[int], n_members: int = 1):
         super().__init__()
         self.features, width = _dense_stack(
-            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True
+            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True, n_members=n_members
         )
-        self.classifier = nn.Linear(width, 1)
+        self.classifier = _linear(n_members, width, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(x)
@@ -119,20 +230,23 @@ class MLPJointDiscriminator(nn.Module):
         Widths of the ``x`` branch; the joint layer has the width of the first.
     latent_dim : int
         Size of the code.
+    n_members : int, default=1
+        Independent copies run in one pass (see the module's docstring).
     """
 
-    def __init__(self, in_dim: int, hidden_dims: Sequence[int], latent_dim: int):
+    def __init__(
+        self, in_dim: int, hidden_dims: Sequence[int], latent_dim: int, n_members: int = 1
+    ):
         super().__init__()
-        self.x_branch, x_width = _dense_stack(
-            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True
-        )
+        stack = {"first_norm": False, "leaky": True, "n_members": n_members}
+        self.x_branch, x_width = _dense_stack(in_dim, hidden_dims, batch_norm=True, **stack)
         self.z_branch, z_width = _dense_stack(
-            latent_dim, [hidden_dims[-1]], batch_norm=False, first_norm=False, leaky=True
+            latent_dim, [hidden_dims[-1]], batch_norm=False, **stack
         )
         self.joint, width = _dense_stack(
-            x_width + z_width, [hidden_dims[0]], batch_norm=False, first_norm=False, leaky=True
+            x_width + z_width, [hidden_dims[0]], batch_norm=False, **stack
         )
-        self.classifier = nn.Linear(width, 1)
+        self.classifier = _linear(n_members, width, 1)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.joint(torch.cat([self.x_branch(x), self.z_branch(z)], dim=1))
