@@ -9,6 +9,7 @@ features robustly standardised, image pixels mapped to ``[-1, 1]``.
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from scipy.sparse import issparse
 from sklearn.utils.validation import validate_data
 
+from .exceptions import ConstantFeatureWarning
 from .networks import padded_side
 
 # Largest scaled input magnitude the networks see (see ``_to_tensor``).
@@ -138,10 +140,13 @@ class _InputMixin:
         normal row onto zero; clipped, it is one more extreme row. The
         networks train on the clipped rows; rows are scored unclipped.
         """
+        eps = np.finfo(np.float64).eps
         if self.image_shape_ is None:
-            # Statistics of X / magnitude: finite values near the float64 limit
-            # would overflow the sum of squares.
-            magnitude = max(float(np.abs(X).max()), np.finfo(np.float64).tiny)
+            # Statistics of each feature divided by its own magnitude: unit-free
+            # (a feature in 1e-15 units is as good as one in 1e15 units), and
+            # values near the float64 limit cannot overflow the sum of squares.
+            magnitude = np.abs(X).max(axis=0)
+            magnitude = np.where(magnitude > 0, magnitude, 1.0)
             unit = X / magnitude
             self.input_bounds_ = _robust_bounds(unit) * magnitude
             unit = np.clip(
@@ -149,12 +154,25 @@ class _InputMixin:
             )
             self.shift_ = unit.mean(axis=0) * magnitude
             scale = unit.std(axis=0) * magnitude
+            # Constant: no spread beyond the rounding of the feature's own values.
+            constant = scale <= 10 * eps * magnitude
+            if constant.any():
+                warnings.warn(
+                    f"{int(constant.sum())} of the {len(scale)} features take a single value "
+                    f"in the training data (feature{'s' if constant.sum() > 1 else ''} "
+                    f"{', '.join(map(str, np.flatnonzero(constant)[:10]))}"
+                    f"{', ...' if constant.sum() > 10 else ''}): they are centred, not "
+                    "scaled, and the networks learn nothing from them.",
+                    ConstantFeatureWarning,
+                    stacklevel=4,
+                )
         else:
             low, high = float(X.min()), float(X.max())
             self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
             scale = np.full(X.shape[1], high / 2 - low / 2)
+            constant = scale <= 10 * eps * max(abs(low), abs(high))
         # Constant columns / images: leave them centred rather than divide by zero.
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self.shift_))] = 1.0
+        scale[constant] = 1.0
         self.scale_ = scale
 
     def _to_tensor(self, X: np.ndarray, *, clip_to_bounds: bool = False) -> torch.Tensor:

@@ -17,6 +17,7 @@ Bad parameters and bad input arrays raise plain ``ValueError`` and
 from __future__ import annotations
 
 __all__ = [
+    "ConstantFeatureWarning",
     "DeviceWarning",
     "InvertedScoreTermWarning",
     "ModelFileError",
@@ -91,4 +92,13 @@ class InvertedScoreTermWarning(SkanomalyWarning):
     than the same rows with every feature shuffled across rows. When it does
     not, the term is dropped (``disc_weight_ = 0``) and the score is the
     reconstruction residual alone.
+    """
+
+
+class ConstantFeatureWarning(SkanomalyWarning):
+    """Some features take a single value in the training data.
+
+    Their spread is zero (or within the rounding of their mean), so they
+    cannot be standardised: they are centred on that value and left in
+    their units, and the networks learn nothing from them.
     """

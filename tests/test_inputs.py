@@ -6,10 +6,14 @@ in ``test_input_validation.py``. Each test runs for every detector.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from skanomaly import GANomalyDetector
+from skanomaly.exceptions import ConstantFeatureWarning
 
 from .conftest import fast
 
@@ -53,11 +57,47 @@ def test_tabular_reconstruction_units(detector_class, blobs):
     np.testing.assert_allclose(detector.anomaly_map(data), np.abs(data - reconstruction))
 
 
-def test_constant_feature_is_harmless(detector_class, blobs):
+def test_constant_feature_is_harmless_and_named(detector_class, blobs):
     inliers, _ = blobs
     X = np.column_stack([inliers, np.full(len(inliers), 3.0)])
-    detector = fast(detector_class).fit(X)
+    with pytest.warns(ConstantFeatureWarning, match=r"1 of the 5 features .*\(feature 4\)"):
+        detector = fast(detector_class).fit(X)
     assert np.isfinite(detector.score_samples(X)).all()
+    assert detector.scale_[4] == 1.0
+
+
+@pytest.mark.parametrize("units", [1e-15, 1e-200, 1e15, 1e200])
+def test_scaling_is_unit_free(units):
+    # A feature in tiny or huge units is a feature like any other: every
+    # feature of the table in its own units gives the same fit, bit for bit.
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 4))
+    X_test = np.vstack([rng.normal(size=(10, 4)), rng.normal(4, 1, size=(5, 4))])
+    factors = np.array([units, 1.0, 1 / units, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConstantFeatureWarning)  # none is constant
+        reference = fast(GANomalyDetector).fit(X)
+        rescaled = fast(GANomalyDetector).fit(X * factors)
+    np.testing.assert_allclose(rescaled.scale_, reference.scale_ * factors, rtol=1e-12)
+    np.testing.assert_array_equal(
+        rescaled.score_samples(X_test * factors), reference.score_samples(X_test)
+    )
+
+
+def test_one_wild_row_does_not_break_training(detector_class):
+    # One glitch row at 3e4 among 1,000 normal rows: clipped to the robust
+    # bounds, then left out of the updates by robust training.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 4))
+    wild = X.copy()
+    wild[0] = 3e4
+    X_test = np.vstack([rng.normal(size=(300, 4)), rng.normal(5, 0.5, size=(30, 4))])
+    y_test = np.r_[np.zeros(300), np.ones(30)]
+    aucs = [
+        roc_auc_score(y_test, -fast(detector_class, n_epochs=10).fit(data).score_samples(X_test))
+        for data in (X, wild)
+    ]
+    assert aucs[1] > 0.98 and aucs[1] > aucs[0] - 0.01, aucs
 
 
 def test_scaling_is_robust_and_bounded(detector_class):
