@@ -5,6 +5,11 @@
   (malignant = outlier); a 60/40 stratified split per seed, features
   standardised on the training part, every detector fitted on the
   contaminated training part;
+- **ADBench** (Han et al., NeurIPS 2022, profile ``adbench``): the 14
+  "Classical" sets of ``adbench/*.npz`` in the data folder; a 70/30
+  stratified split per seed, the training part capped at 10,000 rows (a
+  stratified subsample), features standardised on it, every detector fitted
+  on the contaminated training part;
 - **images** (one class normal in turn): each class of Fashion-MNIST and of
   scikit-learn's digits is the normal class; train on (a subsample of) that
   class's training images, test on a fixed test subsample where every other
@@ -27,6 +32,24 @@ from skanomaly.datasets import (
 )
 
 TABULAR_SETS = ("breastw", "glass", "shuttle", "breast_cancer")
+# ADBench's numbering of the shared sets: the files are ``adbench/{n}_{name}.npz``.
+ADBENCH_FILES = {
+    "annthyroid": "2_annthyroid",
+    "breastw": "4_breastw",
+    "fault": "12_fault",
+    "glass": "14_glass",
+    "letter": "20_letter",
+    "mammography": "23_mammography",
+    "musk": "25_musk",
+    "optdigits": "26_optdigits",
+    "PageBlocks": "27_PageBlocks",
+    "shuttle": "32_shuttle",
+    "Stamps": "37_Stamps",
+    "vowels": "40_vowels",
+    "WBC": "42_WBC",
+    "yeast": "47_yeast",
+}
+ADBENCH_SETS = tuple(f"adbench/{name}" for name in ADBENCH_FILES)
 IMAGE_SETS = ("fashion_mnist", "digits")
 OURS = ("AnoGAN (skanomaly)", "EGBAD (skanomaly)", "GANomaly (skanomaly)")
 
@@ -40,11 +63,17 @@ class Profile:
     ``pyod_image`` map a contender's name to its parameters. An empty dict
     means the library's defaults. ``image_class_limit`` maps an image set to
     ``{contender: classes}`` for contenders run on some classes only.
+    ``tabular_protocol`` is ``"pyod"`` (60/40) or ``"adbench"`` (70/30, at
+    most ``max_train_rows`` training rows); ``tabular_contenders`` names the
+    contenders of the tabular part (all of them when empty).
     """
 
     name: str
     tabular_sets: tuple[str, ...] = TABULAR_SETS
     tabular_seeds: int = 3
+    tabular_protocol: str = "pyod"
+    max_train_rows: int | None = None
+    tabular_contenders: tuple[str, ...] = ()
     shuttle_rows: int = 5000
     ours_tabular: dict = field(default_factory=dict)
     pyod_tabular: dict = field(default_factory=dict)
@@ -102,6 +131,27 @@ PROFILES = {
             "IsolationForest (sklearn)",
         ),
     ),
+    # ADBench's protocol on its 14 shared "Classical" sets, every detector at
+    # its defaults except PyOD's AnoGAN, capped as in "full" (at its defaults
+    # it searches a code for every test row, one row at a time); no images.
+    "adbench": Profile(
+        name="adbench",
+        tabular_sets=ADBENCH_SETS,
+        tabular_protocol="adbench",
+        max_train_rows=10_000,
+        tabular_contenders=(
+            *OURS,
+            "IsolationForest (sklearn)",
+            "KNN (PyOD)",
+            "ECOD (PyOD)",
+            "LOF (PyOD)",
+            "AutoEncoder (PyOD)",
+            "AnoGAN (PyOD)",
+            "L1 to median (trivial)",
+        ),
+        pyod_tabular={"AnoGAN (PyOD)": {"epochs": 50, "epochs_query": 5}},
+        image_sets=(),
+    ),
     # A smoke test: every code path, tiny data, a few steps.
     "quick": Profile(
         name="quick",
@@ -130,8 +180,21 @@ PROFILES = {
 }
 
 
+def tabular_path(name: str, data_dir: Path) -> Path | None:
+    """The file a tabular set is read from (``None`` for scikit-learn's breast cancer)."""
+    if name.startswith("adbench/"):
+        return Path(data_dir) / "adbench" / f"{ADBENCH_FILES[name.split('/', 1)[1]]}.npz"
+    return None if name == "breast_cancer" else Path(data_dir) / "odds" / f"{name}.mat"
+
+
 def load_tabular(name: str, data_dir: Path, shuttle_rows: int):
     """``X, y`` (1 = outlier) of a tabular set, or ``None`` when its file is absent."""
+    if name.startswith("adbench/"):
+        path = tabular_path(name, data_dir)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return data["X"].astype(np.float64), data["y"].astype(int)
     if name == "breast_cancer":
         from sklearn.datasets import load_breast_cancer
 
@@ -147,16 +210,23 @@ def load_tabular(name: str, data_dir: Path, shuttle_rows: int):
     return X, y
 
 
-def tabular_split(X, y, seed: int):
-    """PyOD's protocol: 60/40 stratified, standardised on the training part.
+def tabular_split(X, y, seed: int, *, protocol: str = "pyod", max_train_rows: int | None = None):
+    """A split of one seed, standardised on its training part.
 
-    Returns ``X_train, X_test, y_test``.
+    ``protocol="pyod"``: 60/40 stratified; ``"adbench"``: 70/30 stratified,
+    then at most ``max_train_rows`` training rows (a stratified subsample,
+    anomalies kept in their share). Returns ``X_train, X_test, y_test``.
     """
     from pyod.utils.utility import standardizer
 
-    X_train, X_test, _, y_test = train_test_split(
-        X, y, test_size=0.4, stratify=y, random_state=seed
+    test_size = {"pyod": 0.4, "adbench": 0.3}[protocol]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, stratify=y, random_state=seed
     )
+    if max_train_rows is not None and len(X_train) > max_train_rows:
+        X_train, _ = train_test_split(
+            X_train, train_size=max_train_rows, stratify=y_train, random_state=seed
+        )
     X_train, X_test = standardizer(X_train, X_test)
     return X_train, X_test, y_test
 

@@ -9,6 +9,8 @@ command and what ran it), ``runs.json``, ``log.txt`` and two plots into
     python benchmarks/run_benchmark.py --data-dir ~/skanomaly_data
     python benchmarks/run_benchmark.py --quick       # smoke test
     python benchmarks/run_benchmark.py --resume      # finish an interrupted run
+    python benchmarks/run_benchmark.py --profile adbench --data-dir ../shared/datasets \\
+        --output docs/benchmark/adbench               # ADBench's 14 shared sets
 
 ``--data-dir`` defaults to ``skanomaly.datasets.get_data_home()``
 (``$SKANOMALY_DATA``, else ``~/skanomaly_data``); sets whose files are
@@ -30,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from protocols import IMAGE_SETS, PROFILES, TABULAR_SETS
+from protocols import ADBENCH_SETS, IMAGE_SETS, PROFILES, TABULAR_SETS
 from report import markdown_report, plot_results, read_csv, write_csv
 from runner import row_key, run_benchmark
 
@@ -81,7 +83,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help='torch device, default "auto"')
     parser.add_argument(
-        "--datasets", nargs="+", choices=TABULAR_SETS + IMAGE_SETS, help="only these data sets"
+        "--datasets",
+        nargs="+",
+        choices=TABULAR_SETS + ADBENCH_SETS + IMAGE_SETS,
+        help="only these data sets",
     )
     parser.add_argument(
         "--detectors", nargs="+", metavar="NAME", help='only these, e.g. "GANomaly (skanomaly)"'

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from protocols import Profile, has_images, load_tabular, one_class_tasks, tabular_split
+from protocols import (
+    Profile,
+    has_images,
+    load_tabular,
+    one_class_tasks,
+    tabular_path,
+    tabular_split,
+)
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
@@ -73,6 +80,8 @@ def contenders() -> list[Contender]:
     from pyod.models.auto_encoder import AutoEncoder
     from pyod.models.ecod import ECOD
     from pyod.models.iforest import IForest
+    from pyod.models.knn import KNN
+    from pyod.models.lof import LOF
     from sklearn.ensemble import IsolationForest
 
     def ours(name, cls, **fixed):
@@ -107,6 +116,8 @@ def contenders() -> list[Contender]:
         ),
         pyod("IForest (PyOD)", lambda params, seed, device: IForest(**params, random_state=seed)),
         pyod("ECOD (PyOD)", lambda params, seed, device: ECOD(**params)),
+        pyod("KNN (PyOD)", lambda params, seed, device: KNN(**params)),
+        pyod("LOF (PyOD)", lambda params, seed, device: LOF(**params)),
         Contender(
             "IsolationForest (sklearn)",
             "scikit-learn",
@@ -231,16 +242,27 @@ def run_benchmark(
             continue
         data = load_tabular(name, data_dir, profile.shuttle_rows)
         if data is None:
-            log(f"{name}: {data_dir / 'odds' / (name + '.mat')} not found, skipped")
+            log(f"{name}: {tabular_path(name, data_dir)} not found, skipped")
             continue
         X, y = data
         log(f"{name}: {X.shape[0]} rows, {X.shape[1]} features, {y.mean():.1%} outliers")
         tabular[name] = X, y
     # Seeds outermost: a run cut short still holds complete seeds.
+    tabular_contenders = [
+        c
+        for c in everyone
+        if not profile.tabular_contenders or c.name in profile.tabular_contenders
+    ]
     for seed in range(profile.tabular_seeds):
         for name, (X, y) in tabular.items():
-            split = tabular_split(X, y, seed)
-            for contender in everyone:
+            split = tabular_split(
+                X,
+                y,
+                seed,
+                protocol=profile.tabular_protocol,
+                max_train_rows=profile.max_train_rows,
+            )
+            for contender in tabular_contenders:
                 params = params_for(contender, profile.ours_tabular, profile.pyod_tabular)
                 run("tabular", name, "", "", seed, contender, params, split)
 
