@@ -40,7 +40,7 @@ from ._inputs import _InputMixin
 from ._optim import make_adam, release_parameters
 from ._runtime import _cpu_module, _seeded_torch, _torch_threads, available_device, resolve_device
 from .exceptions import ModelTooLargeError, TrainingDivergedError
-from .losses import l1_per_row
+from .losses import l1_per_row, trim_weights
 from .networks import Backbone, dcgan_init, padded_side
 
 __all__ = ["BaseGANDetector"]
@@ -50,10 +50,21 @@ __all__ = ["BaseGANDetector"]
 # Large image sets need no more than the steps: on two 6,000-image
 # Fashion-MNIST classes 7 epochs (658 steps) ranked as well as 15 (0.909
 # mean ROC-AUC both, n_filters=16; docs/training.md).
-_AUTO_EPOCHS = {"tabular": (15, 500), "image": (1, 500)}
+_AUTO_EPOCHS = {"tabular": (1, 500), "image": (1, 500)}
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
 _DIVERGED_LOSS = 1e10
+# ``n_estimators="auto"`` on tabular data: networks trained side by side,
+# each on its own part of the rows (docs/training.md).
+_AUTO_ESTIMATORS = 5
+# Default MLP widths and code size for tabular data (see ``_tabular_sizes``).
+_TABULAR_HIDDEN = (32, 16)
+_TABULAR_LATENT = 4
+# Share of each batch robust training drops when ``contamination="auto"``.
+_AUTO_TRIM = 0.1
+# ``contamination="auto"`` flags scores beyond the third quartile plus this
+# many interquartile ranges (Tukey's fence).
+_AUTO_FENCE = 1.5
 
 
 @contextmanager
@@ -99,7 +110,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     _val_loss_doc = "the mean absolute reconstruction error of the held-out rows"
 
     _parameter_constraints: dict = {
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right"), StrOptions({"auto"})],
         "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -110,6 +121,8 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_estimators": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "robust_training": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -131,6 +144,8 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         device="auto",
         random_state=None,
         verbose=0,
+        n_estimators="auto",
+        robust_training=True,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -147,6 +162,8 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_estimators = n_estimators
+        self.robust_training = robust_training
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -247,6 +264,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
             hidden_dims=self.hidden_dims_,
             image_shape=self.image_shape_,
             n_filters=self.n_filters,
+            n_members=self.n_estimators_,
         )
 
     def _register_network(self, name: str, module: nn.Module) -> None:
@@ -316,9 +334,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     def _resolve_sizes(self) -> None:
         n_features = self.n_features_in_
         if self.image_shape_ is None:
-            width = int(np.clip(2 ** math.ceil(math.log2(2 * n_features)), 64, 512))
-            default_latent = int(np.clip(n_features // 2, 2, 64))
-            default_hidden = (width, width // 2)
+            default_hidden, default_latent = self._tabular_sizes(n_features)
         else:
             default_latent = 100 if n_features >= 1024 else max(16, n_features // 4)
             default_hidden = None
@@ -334,13 +350,42 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
                     f"got {self.hidden_dims!r}"
                 )
             self.hidden_dims_ = tuple(int(h) for h in hidden)
+        if self.image_shape_ is not None and self.n_estimators not in ("auto", 1):
+            raise ValueError(
+                f"n_estimators={self.n_estimators}: ensembles are built for tabular data "
+                "only (the convolutional networks train one model); use n_estimators=1 "
+                'or "auto" for images.'
+            )
+        if self.n_estimators == "auto":
+            self.n_estimators_ = _AUTO_ESTIMATORS if self.image_shape_ is None else 1
+        else:
+            self.n_estimators_ = int(self.n_estimators)
+
+    def _tabular_sizes(self, n_features: int) -> tuple[tuple[int, ...], int]:
+        """Default ``(hidden_dims, latent_dim)`` of the MLPs for ``n_features`` features.
+
+        Small networks with a narrow code: on the shared ADBench sets, under
+        contamination, they rank anomalies better than wide ones, which learn
+        the anomalies too (docs/training.md).
+        """
+        return _TABULAR_HIDDEN, max(1, min(_TABULAR_LATENT, n_features - 1))
+
+    def _resolve_trim_fraction(self) -> float:
+        """Share of each batch that robust training drops (0: plain training)."""
+        if not self.robust_training:
+            return 0.0
+        return _AUTO_TRIM if self.contamination == "auto" else float(self.contamination)
 
     def _resolve_n_epochs(self, n_samples: int) -> int:
+        """Epochs for ``n_samples`` training rows per ensemble member."""
         if self.n_epochs != "auto":
             return int(self.n_epochs)
         batch_size = min(self.batch_size, n_samples)
-        # The training loop skips a final batch of one row.
-        steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
+        if self.n_estimators_ == 1:
+            # The training loop skips a final batch of one row.
+            steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
+        else:
+            steps_per_epoch = math.ceil(n_samples / batch_size)
         kind = "tabular" if self.image_shape_ is None else "image"
         steps = self._auto_steps[kind]
         if self._auto_steps_shrink[kind] is not None:
@@ -373,11 +418,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit_and_score(self, X) -> np.ndarray:
-        """``fit``, returning the anomaly scores of the training rows (``-score_samples(X)``).
-
-        For wrappers that need them (PyOD's ``decision_scores_``, the command
-        line's thresholds): ``fit`` computes them for ``offset_`` anyway.
-        """
+        """``fit``, returning ``decision_scores_``, the training rows' anomaly scores."""
         try:
             return self._fit(X)
         except BaseException:
@@ -416,61 +457,142 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         self.device_ = resolve_device(self.device)
         self._resolve_sizes()
         self._fit_scaling(X)
-        self.n_epochs_ = self._resolve_n_epochs(len(X))
+        self.trim_fraction_ = self._resolve_trim_fraction()
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
         data = self._to_tensor(X, clip_to_bounds=True)
-        validation = None
-        if self.early_stopping:
-            data, validation = self._split_validation(data, random_state)
+        rows, validation = self._split_validation(len(data), random_state)
         with _seeded_torch(seed, self.device_), self._threads():
             self._network_names = ()
             self._build_networks()
             for module in self._networks().values():
                 module.apply(dcgan_init)
                 module.to(self.device_)
-            self.history_ = self._train(data, validation)
-            self._fit_score_scale(data)
-        # Every training row (validation rows too), as score_samples scores it.
-        scores = self._score_tensor(X)
-        if not np.all(np.isfinite(scores)):
+            bags = self._draw_bags(rows)
+            self.n_epochs_ = self._resolve_n_epochs(min(len(bag) for bag in bags))
+            self.history_ = self._train(data, bags, rows, validation)
+            self._fit_score_scale(data if validation is None else data[rows])
+        self.decision_scores_ = self._out_of_bag_scores(X, bags)
+        if not np.all(np.isfinite(self.decision_scores_)):
             raise TrainingDivergedError(
                 "training produced non-finite anomaly scores on the training data; "
                 "lower learning_rate or check the input scale."
             )
-        self.offset_ = float(np.percentile(-scores, 100 * self.contamination))
-        return scores
+        self.offset_ = self._fit_offset(self.decision_scores_)
+        return self.decision_scores_
 
-    def _split_validation(self, data: torch.Tensor, random_state) -> tuple:
-        """Hold out ``validation_fraction`` of the (scaled) training rows."""
-        n_valid = int(round(self.validation_fraction * len(data)))
-        if n_valid < 2 or len(data) - n_valid < 2:
+    def _fit_offset(self, anomaly_scores: np.ndarray) -> float:
+        """``offset_`` from the training rows' (out-of-bag) anomaly scores.
+
+        A number ``contamination`` flags that share of them. ``"auto"``
+        flags the scores above the upper Tukey fence of their distribution
+        (third quartile + 1.5 interquartile ranges, Tukey 1977), a rule that
+        needs no guess of the share.
+        """
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(anomaly_scores, [25, 75])
+            return float(-(q3 + _AUTO_FENCE * (q3 - q1)))
+        return float(np.percentile(-anomaly_scores, 100 * self.contamination))
+
+    def _split_validation(self, n_samples: int, random_state) -> tuple:
+        """``(training, validation)`` row indices; validation ``None`` without early stopping."""
+        if not self.early_stopping:
+            return torch.arange(n_samples), None
+        n_valid = int(round(self.validation_fraction * n_samples))
+        if n_valid < 2 or n_samples - n_valid < 2:
             raise ValueError(
                 f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves too few rows: {len(data)} training rows give {n_valid} for "
+                f"leaves too few rows: {n_samples} training rows give {n_valid} for "
                 "validation and need at least 2 on each side."
             )
-        order = torch.from_numpy(random_state.permutation(len(data)))
-        return data[order[n_valid:]], data[order[:n_valid]]
+        order = torch.from_numpy(random_state.permutation(n_samples))
+        return order[n_valid:], order[:n_valid]
 
-    def _train(self, data: torch.Tensor, validation: torch.Tensor | None) -> dict:
+    def _draw_bags(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """The training rows of each ensemble member, as index tensors.
+
+        One member trains on every row. Several members each train on a
+        random part of the rows: each row goes to ``ceil(k / 2)`` of the
+        ``k`` members, drawn at random, so that every row is *out of the
+        bag* of ``floor(k / 2)`` members, which give it an honest score (see
+        ``_out_of_bag_scores``). ``rows`` leaves out the validation rows.
+        """
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return [rows]
+        in_bag = math.ceil(n_members / 2)
+        # For each row, a random order of the members; the first ``in_bag`` train on it.
+        order = torch.rand(len(rows), n_members).argsort(1)
+        member_of = order[:, :in_bag]
+        bags = []
+        for member in range(n_members):
+            mine = (member_of == member).any(1)
+            bags.append(rows[mine])
+        if min(len(bag) for bag in bags) < 2:
+            raise ValueError(
+                f"n_estimators={n_members} leaves a member fewer than 2 training rows "
+                f"out of {len(rows)}: give more rows or fewer estimators."
+            )
+        return bags
+
+    def _train(
+        self,
+        data: torch.Tensor,
+        bags: list[torch.Tensor],
+        rows: torch.Tensor,
+        validation: torch.Tensor | None,
+    ) -> dict:
+        """Train on the ``bags`` of ``data``; ``rows``: every training row, ``validation``."""
         if data.nbytes <= 2**30:  # small enough: move once instead of per batch
             data = data.to(self.device_)
+        training = data
+        if validation is not None:
+            training = data[rows.to(data.device)]
+            validation = data[validation.to(data.device)]
         optimizers = self._make_optimizers()
         try:
-            history = self._train_epochs(data, validation, optimizers)
+            history = self._train_epochs(data, bags, training, validation, optimizers)
         finally:
             # Every parameter gets its own memory back (see ``_adam``).
             release_parameters(optimizers.values())
-        self._calibrate_batch_norm(data)
+        self._calibrate_batch_norm(training)
         return history
 
+    def _epoch_batches(self, bags: list[torch.Tensor], shuffle: torch.Generator) -> Iterator:
+        """Index tensors of one epoch's batches, each member's block after the other's.
+
+        One member: a random order of its rows in batches of ``batch_size``
+        (a last batch of one row is skipped: batch norm needs two; the row
+        comes back next epoch). Several: each member's batch is drawn from
+        its own rows in a random order, as many steps as the largest bag
+        needs; smaller bags start a new order where theirs ends, so that
+        every step has ``batch_size`` rows of each member.
+        """
+        if len(bags) == 1:
+            (rows,) = bags
+            batch_size = min(self.batch_size, len(rows))
+            order = rows[torch.randperm(len(rows), generator=shuffle)]
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                if len(index) >= 2:
+                    yield index
+            return
+        batch_size = min(self.batch_size, min(len(rows) for rows in bags))
+        n_steps = math.ceil(max(len(rows) for rows in bags) / batch_size)
+        need = n_steps * batch_size
+        orders = []
+        for rows in bags:
+            repeats = math.ceil(need / len(rows))
+            perms = [torch.randperm(len(rows), generator=shuffle) for _ in range(repeats)]
+            orders.append(rows[torch.cat(perms)[:need]])
+        orders = torch.stack(orders)  # (n_members, need)
+        for step in range(n_steps):
+            yield orders[:, step * batch_size : (step + 1) * batch_size].reshape(-1)
+
     def _train_epochs(
-        self, data: torch.Tensor, validation: torch.Tensor | None, optimizers
+        self, data: torch.Tensor, bags: list[torch.Tensor], training, validation, optimizers
     ) -> dict:
         """The epochs of ``_train``; leaves the best (or last) weights in the networks."""
-        n_samples = len(data)
-        batch_size = min(self.batch_size, n_samples)
         shuffle = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
         history: dict[str, list[float]] = {}
         best_loss, best_state, no_improvement = math.inf, None, 0
@@ -480,16 +602,13 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
             unit="epoch",
             disable=self.verbose != 1,
         )
+        calibration = training[: self._calibration_rows()]
         for epoch in epochs:
             for module in self._networks().values():
                 module.train()
-            order = torch.randperm(n_samples, generator=shuffle)
             sums: dict[str, torch.Tensor] = {}
             n_steps = 0
-            for start in range(0, n_samples, batch_size):
-                index = order[start : start + batch_size]
-                if len(index) < 2:  # batch norm needs two rows; the row comes back next epoch
-                    continue
+            for index in self._epoch_batches(bags, shuffle):
                 batch = data[index.to(data.device)]
                 batch = batch.to(self.device_, memory_format=self._memory_format())
                 losses = self._train_step(batch, optimizers)
@@ -500,7 +619,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
             self._end_epoch(losses)
             means = {name: float(total) / n_steps for name, total in sums.items()}
             if validation is not None:
-                self._calibrate_batch_norm(data[: self._calibration_rows()])
+                self._calibrate_batch_norm(calibration)
                 means["val_loss"] = self._validation_score(validation)
             for name, value in means.items():
                 history.setdefault(name, []).append(value)
@@ -545,10 +664,85 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         with torch.no_grad():
             nets = self._network_namespace()
             total = sum(
-                float(self._validation_loss(nets, x.to(self.device_)).sum())
+                float(self._members_mean(self._validation_loss(nets, self._fold(x))).sum())
                 for x in validation.split(self._calibration_rows())
             )
         return total / len(validation)
+
+    # ------------------------------------------------------------------
+    # Ensembles: members side by side in one batch.
+    # ------------------------------------------------------------------
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` once for every ensemble member, stacked along the rows."""
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return x
+        return x.repeat(n_members, *([1] * (x.dim() - 1)))
+
+    def _members_mean(self, out: torch.Tensor) -> torch.Tensor:
+        """Mean over the members of a row-stacked output (see ``_fold``)."""
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return out
+        return out.reshape(n_members, -1, *out.shape[1:]).mean(0)
+
+    def _trim(self, criterion: torch.Tensor) -> torch.Tensor | None:
+        """Row weights of robust training for a per-row ``criterion`` (see :func:`trim_weights`).
+
+        ``None`` (an untrimmed batch mean) when robust training is off.
+        """
+        return trim_weights(criterion, self.trim_fraction_, n_groups=self.n_estimators_)
+
+    def _member_scores(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """``(n, n_members)`` anomaly scores of ``x`` by each member."""
+        return self._anomaly_score(nets, self._fold(x)).reshape(self.n_estimators_, -1).T
+
+    def _ensemble_score(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """The anomaly score of ``x``: the paper's score, or the members' combined."""
+        if self.n_estimators_ == 1:
+            return self._anomaly_score(nets, x)
+        scores = self._member_scores(nets, x)
+        center, spread = (
+            torch.as_tensor(v, dtype=scores.dtype, device=scores.device)
+            for v in self.member_scaling_
+        )
+        return ((scores - center) / spread).mean(1)
+
+    def _ensemble_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of ``x``: the mean of the members' reconstructions."""
+        return self._members_mean(self._reconstruct(nets, self._fold(x)))
+
+    def _ensemble_score_and_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> tuple:
+        if self.n_estimators_ == 1:
+            return self._score_and_reconstruct(nets, x)
+        return self._ensemble_score(nets, x), self._ensemble_reconstruct(nets, x)
+
+    def _out_of_bag_scores(self, X: np.ndarray, bags: list[torch.Tensor]) -> np.ndarray:
+        """Anomaly scores of the training rows by the members that did not train on them.
+
+        One member scores every row (there is no row it has not seen). With
+        several, each member's scores are standardised by the median and
+        interquartile range of its scores on the rows out of its bag
+        (``member_scaling_``), so that members of different scales weigh
+        the same; a new row's score is the mean over all members, and a
+        training row's the mean over the members out of whose bag it is:
+        scores of data the networks have not learned, as new data's are.
+        """
+        if self.n_estimators_ == 1:
+            return self._score_tensor(X)
+        scores = torch.cat(self._per_chunk(X, self._member_scores)).double().cpu().numpy()
+        out_of_bag = np.ones(scores.shape, dtype=bool)
+        for member, rows in enumerate(bags):
+            out_of_bag[rows.numpy(), member] = False
+        center, spread = np.empty(scores.shape[1]), np.empty(scores.shape[1])
+        for member in range(scores.shape[1]):
+            mine = scores[out_of_bag[:, member], member]
+            q1, center[member], q3 = np.percentile(mine, [25, 50, 75])
+            # A member that scores (almost) every row alike: keep it harmless.
+            spread[member] = max(q3 - q1, np.std(mine), np.finfo(np.float32).tiny)
+        self.member_scaling_ = np.stack([center, spread])
+        standardised = (scores - center) / spread
+        return (standardised * out_of_bag).sum(1) / out_of_bag.sum(1)
 
     # ------------------------------------------------------------------
     # Batch-norm statistics of the final weights ("precise BN").
@@ -556,7 +750,8 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     def _calibration_rows(self) -> int:
         # Large chunks: batch statistics of a chunk this size are those of
         # the data set (exactly so when it holds every row).
-        return int(np.clip(2**22 // self.n_features_in_, 256, 16384))
+        rows = 2**22 // (self.n_features_in_ * self.n_estimators_)
+        return int(np.clip(rows, 256, 16384))
 
     def _calibrate_batch_norm(self, data: torch.Tensor) -> None:
         """Set every batch-norm layer's statistics from the final weights.
@@ -593,7 +788,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         try:
             with torch.no_grad():
                 for x in data.split(self._calibration_rows()):
-                    self._calibration_pass(nets, x.to(self.device_))
+                    self._calibration_pass(nets, self._fold(x.to(self.device_)))
         finally:
             for hook in hooks:
                 hook.remove()
@@ -665,7 +860,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
 
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
-        return torch.cat(self._per_chunk(data, self._anomaly_score)).double().cpu().numpy()
+        return torch.cat(self._per_chunk(data, self._ensemble_score)).double().cpu().numpy()
 
     def score_samples(self, X):
         """Normality score of each sample: the negated anomaly score.
@@ -733,7 +928,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         return self._reconstruct_rows(X).reshape(shape)
 
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
-        return self._from_tensor(torch.cat(self._per_chunk(X, self._reconstruct)))
+        return self._from_tensor(torch.cat(self._per_chunk(X, self._ensemble_reconstruct)))
 
     def anomaly_map(self, X):
         """Per-feature / per-pixel absolute residual ``|x - reconstruct(x)|``.
@@ -760,7 +955,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         check_is_fitted(self)
         X, shape = self._validate_input(X, reset=False)
         scores, reconstructions = zip(
-            *self._per_chunk(X, self._score_and_reconstruct), strict=True
+            *self._per_chunk(X, self._ensemble_score_and_reconstruct), strict=True
         )
         scores = torch.cat(scores).double().cpu().numpy()
         reconstruction = self._from_tensor(torch.cat(reconstructions))

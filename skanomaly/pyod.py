@@ -17,8 +17,6 @@ from pyod.models.base import BaseDetector
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseGANDetector
-
 __all__ = ["PyODDetector"]
 
 
@@ -111,14 +109,11 @@ class PyODDetector(BaseDetector):
         estimator = clone(self.estimator)
         if "contamination" in estimator.get_params():
             estimator.set_params(contamination=self.contamination)
-        # skanomaly detectors score the training data in fit (for offset_):
-        # reuse those scores instead of running the networks (or AnoGAN's
-        # latent search) over the same rows again.
-        if isinstance(estimator, BaseGANDetector):
-            training_scores = estimator._fit_and_score(X)
-        else:
-            estimator.fit(X)
-            training_scores = None
+        estimator.fit(X)
+        # skanomaly detectors keep their training rows' scores (out of bag:
+        # by the ensemble members that did not train on each row), which
+        # predict's threshold comes from; other estimators score X again.
+        training_scores = getattr(estimator, "decision_scores_", None)
         self.estimator_ = estimator
         # scikit-learn's input-description attributes, from the fitted estimator.
         self.n_features_in_ = self.estimator_.n_features_in_

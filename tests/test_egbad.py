@@ -28,7 +28,9 @@ def test_disc_score_changes_only_the_discriminator_term(blobs):
     scores = {}
     for disc_score in ("feature_matching", "cross_entropy"):
         for disc_weight in (0.0, 0.5):
-            detector = fast(EGBADDetector, disc_score=disc_score, disc_weight=disc_weight)
+            detector = fast(
+                EGBADDetector, disc_score=disc_score, disc_weight=disc_weight, n_estimators=1
+            )
             scores[disc_score, disc_weight] = -detector.fit(inliers).score_samples(X)
     # Same seed, same networks: with no discriminator term the variants agree,
     # and the term is the reconstruction residual in the scaled units.
@@ -73,12 +75,12 @@ def test_inverted_discrimination_term_is_dropped(blobs, monkeypatch):
 
     monkeypatch.setattr(EGBADDetector, "_score_terms", inverted)
     with pytest.warns(InvertedScoreTermWarning, match="disc_weight_ = 0"):
-        detector = fast(EGBADDetector, disc_weight=0.5).fit(blobs[0])
+        detector = fast(EGBADDetector, disc_weight=0.5, n_estimators=1).fit(blobs[0])
     assert detector.disc_weight_ == 0.0
     residual = (np.abs(blobs[1] - detector.reconstruct(blobs[1])) / detector.scale_).mean(1)
     np.testing.assert_allclose(-detector.score_samples(blobs[1]), residual, rtol=1e-5)
 
 
 def test_sound_discrimination_term_is_kept(blobs):
-    detector = fast(EGBADDetector, n_epochs=20, disc_weight=0.5).fit(blobs[0])
+    detector = fast(EGBADDetector, n_epochs=20, disc_weight=0.5, n_estimators=1).fit(blobs[0])
     assert detector.disc_weight_ == 0.5

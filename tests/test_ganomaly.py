@@ -19,7 +19,7 @@ def test_score_choice(blobs):
     X = np.vstack([inliers[:20], outliers[:5]])
     scores = {}
     for choice in ("latent", "reconstruction", "combined"):
-        detector = fast(GANomalyDetector, anomaly_score=choice).fit(inliers)
+        detector = fast(GANomalyDetector, anomaly_score=choice, n_estimators=1).fit(inliers)
         scores[choice] = -detector.score_samples(X)
     residual = (np.abs(X - detector.reconstruct(X)) / detector.scale_).mean(axis=1)
     np.testing.assert_allclose(scores["reconstruction"], residual, rtol=1e-5)
@@ -27,7 +27,7 @@ def test_score_choice(blobs):
     expected = 0.1 * scores["latent"] / latent_scale + 0.9 * scores["reconstruction"] / recon_scale
     np.testing.assert_allclose(scores["combined"], expected, rtol=1e-5)
     # The scales are the training means of each term.
-    train_latent = -fast(GANomalyDetector).fit(inliers).score_samples(inliers)
+    train_latent = -fast(GANomalyDetector, n_estimators=1).fit(inliers).score_samples(inliers)
     assert latent_scale == pytest.approx(train_latent.mean(), rel=1e-5)
 
 
@@ -56,7 +56,9 @@ def _plain_train_step(detector, x, optimizers):
 def test_shared_discriminator_pass_gives_the_plain_update(blobs):
     """Sharing D's forward pass between the two updates changes no weight."""
     inliers, _ = blobs
-    fitted = fast(GANomalyDetector, n_epochs=1, random_state=0).fit(inliers)
+    fitted = fast(
+        GANomalyDetector, n_epochs=1, random_state=0, n_estimators=1, robust_training=False
+    ).fit(inliers)
     x = fitted._to_tensor(inliers[:32])
     states = []
     for step in (GANomalyDetector._train_step, _plain_train_step):

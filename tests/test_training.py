@@ -114,7 +114,7 @@ def test_detector_steps_with_the_flat_buffer_match_plain_adam(detector_class, mo
     """Each detector's own backward passes (frozen weights, ``inputs=``) fill the buffer."""
     fitted = fast(detector_class, n_epochs=1, random_state=0).fit(ROWS)
     start = fitted._network_state()  # copies
-    batch = fitted._to_tensor(ROWS[:16], clip_to_bounds=True)
+    batch = fitted._fold(fitted._to_tensor(ROWS[:16], clip_to_bounds=True))
 
     def weights():
         return [p.detach().clone() for m in networks(fitted).values() for p in m.parameters()]
@@ -159,14 +159,22 @@ def test_history_has_every_loss_once_per_epoch(detector_class, fitted_tabular):
 
 
 def test_auto_epochs_aim_at_a_number_of_steps(detector_class, blobs, monkeypatch):
-    # 200 rows at batch_size=64: 4 steps per epoch (the last batch holds 8 rows).
+    # One model, 200 rows at batch_size=64: 4 steps per epoch (the last batch
+    # holds 8 rows).
     monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 80, "image": 8})
-    detector = fast(detector_class, n_epochs="auto", batch_size=64).fit(blobs[0])
-    assert detector.n_epochs_ == 20 == len(detector.history_["loss_d"])
-    # Fewer steps than that: at least 15 epochs on tabular data, 1 on images.
-    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 8})
-    assert detector.fit(blobs[0]).n_epochs_ == 15
+    detector = fast(detector_class, n_epochs="auto", batch_size=64, n_estimators=1)
+    assert detector.fit(blobs[0]).n_epochs_ == 20 == len(detector.history_["loss_d"])
+    # Fewer steps than an epoch: one epoch.
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 3, "image": 8})
+    assert detector.fit(blobs[0]).n_epochs_ == 1
+    # Five members, each on its bag of about 3/5 of the rows: steps per epoch
+    # are those of the smallest bag, ceil(rows / 64).
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 80, "image": 8})
+    ensemble = fast(detector_class, n_epochs="auto", batch_size=32).fit(blobs[0])
+    assert ensemble.n_estimators_ == 5
+    assert ensemble.n_epochs_ == 20  # 4 steps per epoch: bags of 97 to 128 rows
     # 70 images at batch_size=64: 2 steps per epoch.
+    monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 8})
     images = fast(detector_class, n_epochs="auto", n_filters=2, batch_size=64)
     assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 4
     monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 1})
@@ -189,7 +197,7 @@ def test_auto_steps_shrink_on_large_sets(detector_class, monkeypatch):
     large = fast(detector_class, n_epochs="auto", n_filters=2, batch_size=16)
     assert large.fit(rng.random((256, 1, 8, 8))).n_epochs_ == 2
     # Tabular data (None) keeps its steps: 64 rows, 16 steps per epoch.
-    assert images.fit(rng.normal(size=(64, 4))).n_epochs_ == 15
+    assert images.set_params(n_estimators=1).fit(rng.normal(size=(64, 4))).n_epochs_ == 4
 
 
 def test_verbose_reports_progress(detector_class, blobs, capsys):
@@ -232,7 +240,7 @@ def _batch_norm_inputs(detector, X):
     try:
         with torch.no_grad():
             data = detector._to_tensor(detector._validate_input(X, reset=False)[0])
-            detector._calibration_pass(detector._network_namespace(), data)
+            detector._calibration_pass(detector._network_namespace(), detector._fold(data))
     finally:
         for hook in hooks:
             hook.remove()
@@ -262,7 +270,14 @@ def test_batch_norm_statistics_are_those_of_the_final_weights(
 
 def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):
     X = blobs[0]
-    detector = fast(detector_class, n_epochs=40, early_stopping=True, n_iter_no_change=3, tol=1e9)
+    detector = fast(
+        detector_class,
+        n_epochs=40,
+        early_stopping=True,
+        n_iter_no_change=3,
+        tol=1e9,
+        n_estimators=1,
+    )
     training_scores = detector._fit_and_score(X)
     # tol this large: no epoch after the first counts as an improvement, so it
     # stops after 1 + 3 (scikit-learn's rule).
@@ -288,6 +303,7 @@ def test_early_stopping_restores_the_best_weights(blobs):
         n_iter_no_change=12,
         tol=0.0,
         learning_rate=5e-3,
+        n_estimators=1,
     ).fit(X)
     history = detector.history_["val_loss"]
     # The validation rows are the same split again (same random_state).
@@ -322,7 +338,7 @@ def test_divergence_names_the_epoch_and_the_loss(detector_class, monkeypatch, ba
 
     # Call 7 is the first step of epoch 3 (3 steps per epoch).
     calls = _break_train_step(monkeypatch, detector_class, poison, on_call=7)
-    detector = fast(detector_class, n_epochs=5, learning_rate=3e-4)
+    detector = fast(detector_class, n_epochs=5, learning_rate=3e-4, n_estimators=1)
     with pytest.raises(
         TrainingDivergedError,
         match=rf"diverged at epoch 3: \w+ = {bad}\. .*learning_rate \(now 0.0003\)",

@@ -10,9 +10,14 @@ from __future__ import annotations
 __all__ = ["fill_doc"]
 
 _SHARED_PARAMETERS = """\
-    contamination : float, default=0.1
-        Expected share of outliers in the training data, in (0, 0.5]; sets
-        ``offset_`` so that this share of training samples is flagged.
+    contamination : float or "auto", default=0.1
+        Expected share of outliers in the training data, in (0, 0.5]. It
+        sets ``offset_`` so that this share of the training rows is flagged
+        by their out-of-bag scores (``decision_scores_``), and, with
+        ``robust_training``, the share of each batch left out of training.
+        ``"auto"``: ``offset_`` flags the training scores above the upper
+        Tukey fence (third quartile + 1.5 interquartile ranges), and robust
+        training drops 10% of each batch.
     n_epochs : int or "auto", default="auto"
         Passes over the training data (the most, with ``early_stopping``).
         ``"auto"`` aims at about %(auto_steps)s, with 15 to 500 epochs on
@@ -44,6 +49,21 @@ _SHARED_PARAMETERS = """\
     verbose : int, default=0
         0 silent, 1 a progress bar over epochs with live losses, 2 a line
         per epoch.
+    n_estimators : int or "auto", default="auto"
+        Networks trained side by side in one pass (an ensemble), each on a
+        random ``ceil(k / 2)`` of every ``k`` rows. A sample's score is the
+        mean of the members' scores, each standardised by the median and
+        interquartile range of its scores on the rows it did not train on;
+        a training row is scored by those members only (out of bag), which
+        is what ``offset_`` is taken from. ``"auto"``: 5 for tabular data,
+        1 for images (the convolutional networks train one model). With 1,
+        the score is the paper's and every row trains the model.
+    robust_training : bool, default=True
+        Leave out of each training step the share ``contamination`` of the
+        batch's rows (per member) that the model explains worst -- its
+        anomalies, likely -- so that the networks do not learn the
+        anomalies of a contaminated training set (loss truncation). False
+        trains on every row, exactly as the papers do.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, monitor a
         label-free loss on it after every epoch (``history_["val_loss"]``:
@@ -60,6 +80,18 @@ _SHARED_PARAMETERS = """\
 _SHARED_ATTRIBUTES = """\
     offset_ : float
         Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+    decision_scores_ : ndarray of shape (n_samples,)
+        Anomaly scores of the training rows (higher = more abnormal, PyOD's
+        name), each by the ensemble members that did not train on it (by
+        the one model when ``n_estimators_ == 1``); ``offset_`` is their
+        ``contamination`` quantile, negated.
+    n_estimators_ : int
+        Number of ensemble members (``n_estimators`` resolved).
+    trim_fraction_ : float
+        Share of each batch that robust training left out (0 without it).
+    member_scaling_ : ndarray of shape (2, n_estimators_)
+        With several members: the median and the spread of each member's
+        out-of-bag scores, which standardise its scores.
     n_epochs_ : int
         Epochs planned (``n_epochs`` resolved).
     n_epochs_trained_ : int

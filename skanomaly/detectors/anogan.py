@@ -30,6 +30,8 @@ from .._base import BaseGANDetector, frozen_weights
 from ..losses import (
     _LABEL_SMOOTHING,
     adversarial_loss,
+    adversarial_per_row,
+    batch_mean,
     l1_per_row,
     mean_feature_matching_loss,
     residual_score,
@@ -169,10 +171,17 @@ class AnoGANDetector(BaseGANDetector):
 
         logits_real, features_real = discriminator(x)
         logits_fake, _ = discriminator(fake.detach())
-        loss_d = 0.5 * (
-            adversarial_loss(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
-            + adversarial_loss(logits_fake, False)
-        )
+        weights = None
+        if self.trim_fraction_:
+            # Robust training: the real rows farthest from every generated
+            # sample of their batch (likely anomalies) are left out of D's
+            # "real" class and of the statistics G matches.
+            n_members = self.n_estimators_
+            rows = x.flatten(1).reshape(n_members, -1, x[0].numel())
+            fakes = fake.detach().flatten(1).reshape(n_members, -1, x[0].numel())
+            weights = self._trim(torch.cdist(rows, fakes, p=1).amin(2).reshape(-1))
+        real_loss = adversarial_per_row(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
+        loss_d = 0.5 * (batch_mean(real_loss, weights) + adversarial_loss(logits_fake, False))
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
@@ -180,7 +189,12 @@ class AnoGANDetector(BaseGANDetector):
         with frozen_weights(discriminator):
             logits_fake, features_fake = discriminator(fake)
         loss_adv = adversarial_loss(logits_fake, True)  # non-saturating generator loss
-        loss_fm = mean_feature_matching_loss(features_real.detach(), features_fake)
+        loss_fm = mean_feature_matching_loss(
+            features_real.detach(),
+            features_fake,
+            n_groups=self.n_estimators_,
+            real_weights=weights,
+        )
         loss_g = loss_adv + loss_fm
         optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
@@ -206,14 +220,22 @@ class AnoGANDetector(BaseGANDetector):
     def _start_codes(self, nets, x, features_x):
         """For each row, the fixed candidate code with the lowest ``L(z)``, and that loss."""
         candidates = torch.from_numpy(self.latent_candidates_).to(x.device, x.dtype)
-        images = nets.generator(candidates)
+        # Every ensemble member generates the candidates and compares its own
+        # rows with them (the rows of ``x`` are the members' blocks, see _fold).
+        n_members = self.n_estimators_
+        images = nets.generator(candidates.repeat(n_members, 1))
         _, features = nets.discriminator(images)
-        rows, images = x.flatten(1), images.flatten(1)
+
+        def blocks(t):
+            return t.flatten(1).reshape(n_members, -1, t[0].numel())
+
+        rows, images = blocks(x), blocks(images)
+        features_x, features = blocks(features_x), blocks(features)
         # Pairwise ``L``: L1 distances scaled to per-value means, as in l1_per_row.
-        losses = (1.0 - self.disc_weight) * torch.cdist(rows, images, p=1) / rows.shape[1]
-        losses += self.disc_weight * torch.cdist(features_x, features, p=1) / features.shape[1]
-        best, index = losses.min(1)
-        return candidates[index], best
+        losses = (1.0 - self.disc_weight) * torch.cdist(rows, images, p=1) / rows.shape[2]
+        losses += self.disc_weight * torch.cdist(features_x, features, p=1) / features.shape[2]
+        best, index = losses.min(2)
+        return candidates[index.reshape(-1)], best.reshape(-1)
 
     def _search(self, nets, x):
         """``(A(x), G(z*))`` after ``latent_steps`` Adam steps on ``z``."""

@@ -27,7 +27,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseGANDetector, frozen_weights
 from ..exceptions import InvertedScoreTermWarning
-from ..losses import _LABEL_SMOOTHING, adversarial_loss, adversarial_per_row, l1_per_row
+from ..losses import (
+    _LABEL_SMOOTHING,
+    adversarial_loss,
+    adversarial_per_row,
+    batch_mean,
+    l1_per_row,
+)
 from ._docstring import fill_doc
 
 __all__ = ["EGBADDetector"]
@@ -167,13 +173,17 @@ class EGBADDetector(BaseGANDetector):
         z = torch.randn(len(x), self.latent_dim_, device=x.device)
         x_gen = generator(z)
         z_enc = encoder(x)
+        weights, cycle = None, None
+        if self.cycle_weight or self.trim_fraction_:
+            cycle = l1_per_row(x, generator(z_enc))
+            # Robust training: the real rows the model reconstructs worst
+            # (likely anomalies) are left out of every update.
+            weights = self._trim(cycle)
 
         logits_real, _ = discriminator(x, z_enc.detach())
         logits_fake, _ = discriminator(x_gen.detach(), z)
-        loss_d = 0.5 * (
-            adversarial_loss(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
-            + adversarial_loss(logits_fake, False)
-        )
+        real_loss = adversarial_per_row(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
+        loss_d = 0.5 * (batch_mean(real_loss, weights) + adversarial_loss(logits_fake, False))
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
@@ -183,10 +193,11 @@ class EGBADDetector(BaseGANDetector):
             logits_real, _ = discriminator(x, z_enc)
             logits_fake, _ = discriminator(x_gen, z)
         loss_ge = 0.5 * (
-            adversarial_loss(logits_fake, True) + adversarial_loss(logits_real, False)
+            adversarial_loss(logits_fake, True)
+            + batch_mean(adversarial_per_row(logits_real, False), weights)
         )
         if self.cycle_weight:
-            loss_ge = loss_ge + self.cycle_weight * (x - generator(z_enc)).abs().mean()
+            loss_ge = loss_ge + self.cycle_weight * batch_mean(cycle, weights)
         optimizers["ge"].zero_grad(set_to_none=True)
         loss_ge.backward()
         optimizers["ge"].step()
@@ -225,8 +236,8 @@ class EGBADDetector(BaseGANDetector):
         shuffled = rows.flatten(1).gather(0, order).reshape(rows.shape)
         with torch.no_grad():
             nets = self._network_namespace()
-            real = self._score_terms(nets, rows.to(self.device_))[1].mean()
-            fake = self._score_terms(nets, shuffled.to(self.device_))[1].mean()
+            real = self._score_terms(nets, self._fold(rows.to(self.device_)))[1].mean()
+            fake = self._score_terms(nets, self._fold(shuffled.to(self.device_)))[1].mean()
         if not float(fake) > float(real):
             warnings.warn(
                 f"the discrimination term of the score ({self.disc_score}) ranks the "

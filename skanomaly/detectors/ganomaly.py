@@ -24,7 +24,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseGANDetector
-from ..losses import adversarial_loss, feature_matching_loss, l1_per_row, l2_loss, l2_per_row
+from ..losses import adversarial_per_row, batch_mean, l1_per_row, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 from ._docstring import fill_doc
 
@@ -44,13 +44,14 @@ class GANomalyDetector(BaseGANDetector):
         ``w_con``, weight of the contextual (L1 reconstruction) loss.
     enc_weight : float, default=1.0
         ``w_enc``, weight of the encoder (latent L2) loss.
-    anomaly_score : {"latent", "reconstruction", "combined"}, default="latent"
+    anomaly_score : {"auto", "latent", "reconstruction", "combined"}, default="auto"
         What the score measures: the latent error ``mean((z - z_hat)^2)``
         (the paper), the reconstruction error ``mean(|x - x_hat|)``, or
         ``(1 - score_weight) * latent + score_weight * reconstruction`` with
         each term divided by its mean over the training data (the weighted
         score of Skip-GANomaly, Akcay et al. 2019, without its test-set
-        normalisation). See Notes for which to use.
+        normalisation). ``"auto"``: ``"latent"`` on images, ``"combined"``
+        on tabular data, where it ranks anomalies better (see Notes).
     score_weight : float, default=0.9
         Weight of the reconstruction term with ``anomaly_score="combined"``,
         in [0, 1].
@@ -64,9 +65,11 @@ class GANomalyDetector(BaseGANDetector):
     history_ : dict of str to list of float
         Mean loss of each epoch: ``loss_d``, ``loss_g``, ``loss_adv``,
         ``loss_con``, ``loss_enc``; with ``early_stopping``, ``val_loss``.
+    anomaly_score_ : str
+        The score used: ``anomaly_score`` resolved.
     score_scale_ : ndarray of shape (2,)
-        With ``anomaly_score="combined"``: the mean latent and reconstruction
-        errors of the training data, which divide the two terms.
+        With ``anomaly_score_ == "combined"``: the mean latent and
+        reconstruction errors of the training data, which divide the two terms.
     %(shared_attributes)s
 
     See Also
@@ -119,7 +122,7 @@ class GANomalyDetector(BaseGANDetector):
         "adv_weight": [Interval(Real, 0, None, closed="left")],
         "con_weight": [Interval(Real, 0, None, closed="left")],
         "enc_weight": [Interval(Real, 0, None, closed="left")],
-        "anomaly_score": [StrOptions({"latent", "reconstruction", "combined"})],
+        "anomaly_score": [StrOptions({"auto", "latent", "reconstruction", "combined"})],
         "score_weight": [Interval(Real, 0, 1, closed="both")],
     }
 
@@ -129,7 +132,7 @@ class GANomalyDetector(BaseGANDetector):
         adv_weight=1.0,
         con_weight=50.0,
         enc_weight=1.0,
-        anomaly_score="latent",
+        anomaly_score="auto",
         score_weight=0.9,
         **params,
     ):
@@ -161,9 +164,13 @@ class GANomalyDetector(BaseGANDetector):
         # weight gradient and D's loss sends nothing back into G.
         logits_real, features_real = discriminator(x)
         logits_fake, features_fake = discriminator(x_hat)
-        loss_adv = feature_matching_loss(features_real.detach(), features_fake)
-        loss_con = (x - x_hat).abs().mean()
-        loss_enc = l2_loss(z_hat, z)
+        adv = l2_per_row(features_fake, features_real.detach())
+        con = l1_per_row(x, x_hat)
+        enc = l2_per_row(z_hat, z)
+        # Robust training: the rows with the highest generator loss (likely
+        # anomalies) are left out of both networks' updates.
+        weights = self._trim(self.adv_weight * adv + self.con_weight * con + self.enc_weight * enc)
+        loss_adv, loss_con, loss_enc = (batch_mean(t, weights) for t in (adv, con, enc))
         loss_g = (
             self.adv_weight * loss_adv + self.con_weight * loss_con + self.enc_weight * loss_enc
         )
@@ -171,7 +178,10 @@ class GANomalyDetector(BaseGANDetector):
         loss_g.backward(inputs=list(generator.parameters()), retain_graph=True)
         optimizers["g"].step()
 
-        loss_d = 0.5 * (adversarial_loss(logits_real, True) + adversarial_loss(logits_fake, False))
+        loss_d = 0.5 * (
+            batch_mean(adversarial_per_row(logits_real, True), weights)
+            + batch_mean(adversarial_per_row(logits_fake, False), weights)
+        )
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward(inputs=list(discriminator.parameters()))
         optimizers["d"].step()
@@ -200,11 +210,16 @@ class GANomalyDetector(BaseGANDetector):
         return l2_per_row(z, z_hat), l1_per_row(x, x_hat)
 
     def _fit_score_scale(self, data):
-        if self.anomaly_score != "combined":
+        self.anomaly_score_ = self.anomaly_score
+        if self.anomaly_score == "auto":
+            self.anomaly_score_ = "latent" if self.image_shape_ is not None else "combined"
+        if self.anomaly_score_ != "combined":
             return
         with torch.no_grad():
             nets = self._network_namespace()
-            terms = [self._score_terms(nets, x.to(self.device_)) for x in data.split(1024)]
+            terms = [
+                self._score_terms(nets, self._fold(x.to(self.device_))) for x in data.split(1024)
+            ]
         # Each term divided by its mean over the training data, so that
         # ``score_weight`` weighs terms of comparable size.
         means = [float(torch.cat(part).double().mean()) for part in zip(*terms, strict=True)]
@@ -212,9 +227,9 @@ class GANomalyDetector(BaseGANDetector):
 
     def _anomaly_score(self, nets, x):
         latent, recon = self._score_terms(nets, x)
-        if self.anomaly_score == "latent":
+        if self.anomaly_score_ == "latent":
             return latent
-        if self.anomaly_score == "reconstruction":
+        if self.anomaly_score_ == "reconstruction":
             return recon
         latent_scale, recon_scale = (float(v) for v in self.score_scale_)
         weight = self.score_weight
