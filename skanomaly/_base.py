@@ -122,7 +122,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_estimators": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "robust_training": ["boolean"],
+        "robust_training": ["boolean", StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -145,7 +145,7 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         random_state=None,
         verbose=0,
         n_estimators="auto",
-        robust_training=True,
+        robust_training="auto",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -372,7 +372,12 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
 
     def _resolve_trim_fraction(self) -> float:
         """Share of each batch that robust training drops (0: plain training)."""
-        if not self.robust_training:
+        robust = self.robust_training
+        if robust == "auto":
+            # Tables are rarely clean; image training sets (one class of good
+            # parts) usually are, and their defaults were measured without it.
+            robust = self.image_shape_ is None
+        if not robust:
             return 0.0
         return _AUTO_TRIM if self.contamination == "auto" else float(self.contamination)
 

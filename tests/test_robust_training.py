@@ -177,3 +177,11 @@ def test_too_few_rows_per_member(detector_class):
     X = np.random.default_rng(0).normal(size=(6, 3))
     with pytest.raises(ValueError, match="fewer than 2 training rows"):
         fast(detector_class, n_estimators=200).fit(X)
+
+
+def test_robust_training_auto_is_for_tables(detector_class, blobs, digits_images):
+    images = digits_images[0][:40]
+    assert fast(detector_class, n_filters=4).fit(images).trim_fraction_ == 0.0
+    trimmed = fast(detector_class, n_filters=4, robust_training=True).fit(images)
+    assert trimmed.trim_fraction_ == 0.1
+    assert fast(detector_class).fit(np.vstack(blobs)).trim_fraction_ == 0.1

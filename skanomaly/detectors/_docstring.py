@@ -58,12 +58,13 @@ _SHARED_PARAMETERS = """\
         is what ``offset_`` is taken from. ``"auto"``: 5 for tabular data,
         1 for images (the convolutional networks train one model). With 1,
         the score is the paper's and every row trains the model.
-    robust_training : bool, default=True
+    robust_training : bool or "auto", default="auto"
         Leave out of each training step the share ``contamination`` of the
         batch's rows (per member) that the model explains worst -- its
         anomalies, likely -- so that the networks do not learn the
         anomalies of a contaminated training set (loss truncation). False
-        trains on every row, exactly as the papers do.
+        trains on every row, as the papers do. ``"auto"``: True for tabular
+        data, False for images (whose training folders are usually clean).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, monitor a
         label-free loss on it after every epoch (``history_["val_loss"]``:

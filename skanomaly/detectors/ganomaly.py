@@ -78,13 +78,13 @@ class GANomalyDetector(BaseGANDetector):
 
     Notes
     -----
-    By default the anomaly score lives in the latent space, as in the paper;
+    On images the anomaly score lives in the latent space, as in the paper;
     ``reconstruct`` and ``anomaly_map`` give ``x_hat = G_D(G_E(x))`` and
-    ``|x - x_hat|`` for inspection. On images the latent score is the
-    stronger one; on tabular data the reconstruction error ranks outliers
-    better (mean ROC-AUC over the benchmark's tabular sets, see the
-    benchmark page): use ``anomaly_score="reconstruction"`` or
-    ``"combined"`` there.
+    ``|x - x_hat|`` for inspection. On tabular data the latent error ranks
+    anomalies worse than the reconstruction error (mean ROC-AUC over the 14
+    shared ADBench sets, three seeds: 0.785 against 0.842 for the combined
+    score, with the default networks and 600 steps), so ``"auto"`` combines
+    the two there (docs/training.md).
 
     After training, every batch-norm layer's statistics are recomputed with
     the final weights on the training data (real data only for the
