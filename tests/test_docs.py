@@ -119,3 +119,86 @@ def test_api_page_includes_the_generated_listing():
     assert ".. include:: _generated_api.rst" in api
     conf = (REPO / "docs" / "conf.py").read_text()
     assert '"api_reference"' in conf and 'autosummary_generate = ["_generated_api.rst"]' in conf
+
+
+# ----------------------------------------------------------------------
+# Install instructions, repository wording and the navbar
+# ----------------------------------------------------------------------
+CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"
+DOC_PAGES = [
+    README,
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted((REPO / "docs").glob("*.rst")),
+]
+
+
+def _bash_blocks(text):
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_keeps_its_two_commands():
+    text = README.read_text()
+    commands = {}
+    for marker in ("main-command", "test-command"):
+        after = text.split(f"<!-- {marker} -->", 1)[1]
+        commands[marker] = _bash_blocks(after)[0].strip()
+    assert commands == {
+        "main-command": "python3 -m venv .venv && .venv/bin/pip install -q -e . && "
+        ".venv/bin/skanomaly demo",
+        "test-command": 'python3 -m venv .venv && .venv/bin/pip install -q -e ".[test]" && '
+        ".venv/bin/python -m pytest -q",
+    }
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_cpu_only_pytorch_install_is_documented(page):
+    blocks = _bash_blocks((REPO / page).read_text())
+    cpu = [b for b in blocks if CPU_INDEX in b]
+    assert cpu, f"{page} has no install from PyTorch's cpu wheel index"
+    for block in cpu:
+        lines = [line for line in block.replace(" && ", "\n").splitlines() if CPU_INDEX in line]
+        # torch and torchvision from the cpu index, before skanomaly itself.
+        assert all(
+            re.search(r"pip install (-q )?torch torchvision --index-url", ln) for ln in lines
+        )
+        assert block.index(CPU_INDEX) < block.index("-e .")
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.name)
+def test_docs_carry_no_placeholder_url(page):
+    text = page.read_text()
+    for placeholder in (
+        "REPO_URL",
+        "example.com",
+        "your-org",
+        "YOUR_",
+        "<repo",
+        "git+URL",
+    ):
+        assert placeholder not in text, f"{page.name}: {placeholder}"
+
+
+def test_navbar_titles_fit_a_laptop_width():
+    # The top bar shows the first header_links_before_dropdown entries of the
+    # root toctrees, then "More"; at about 8 px a character and 32 px of
+    # padding a link, 48 characters leave room for the title, the search
+    # button and the theme switcher on a 1280 px screen.
+    conf = (REPO / "docs" / "conf.py").read_text()
+    shown = int(re.search(r'"header_links_before_dropdown": (\d+)', conf).group(1))
+    index = (REPO / "docs" / "index.md").read_text()
+    entries = [
+        line.strip()
+        for block in re.findall(r"```\{toctree\}\n(.*?)```", index, flags=re.S)
+        for line in block.splitlines()
+        if line.strip() and not line.startswith(":")
+    ]
+    titles = []
+    for entry in entries[:shown]:
+        explicit = re.match(r"(.+?)\s*<([\w/]+)>$", entry)
+        if explicit:
+            titles.append(explicit.group(1))
+        else:  # the page's own title
+            page = next((REPO / "docs").glob(f"{entry}.*"))
+            titles.append(page.read_text().splitlines()[0].lstrip("# "))
+    assert len(titles) == shown
+    assert sum(len(t) for t in titles) + len("More") <= 48, titles
