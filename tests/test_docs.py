@@ -7,6 +7,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +26,18 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(block, str(README), "exec"), namespace)
     assert set(namespace["detector"].predict(namespace["X_test"])) <= {-1, 1}
     assert (tmp_path / "ganomaly.joblib").exists()
+
+
+# How each example reports the ROC-AUC of its detectors.
+MAIN_ROC_AUC = {
+    "quickstart.py": r"ROC-AUC (\d\.\d+)",
+    "tabular_quickstart.py": r"^\w+Detector\s+(\d\.\d{3})",
+    "image_folder.py": r"ROC-AUC on test/: (\d\.\d+)",
+    "pipeline_gridsearch.py": r"test ROC-AUC of the refitted best pipeline: (\d\.\d+)",
+    "pyod_combination.py": r"ROC:(\d\.\d+)",
+    # image and pixel ROC-AUC, then AUPRO, of each row
+    "defect_masks.py": r"^\S.*?\s(\d\.\d{3})\s+(\d\.\d{3})\s+\d\.\d{3}$",
+}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -49,7 +62,15 @@ def test_example_runs(script, tmp_path, monkeypatch, capsys):
         assert len(list((report / "maps").glob("*.png"))) == len(
             list((report / "data" / "ground_truth").rglob("*_mask.png"))
         )
-        assert re.search(r"GANomaly\s+\d\.\d{3}\s+\d\.\d{3}\s+\d\.\d{3}", out)
+        row = re.search(r"^GANomaly\s+(\d\.\d{3})\s+(\d\.\d{3})\s+\d\.\d{3}", out, re.M)
+        # The page shows the method working: image and pixel ROC-AUC of 0.8 or more.
+        assert min(float(v) for v in row.groups()) >= 0.8, out
+    # Every ROC-AUC an example reports of its method (not the candidates of a
+    # grid search) shows it working: 0.6 or more.
+    if script in MAIN_ROC_AUC:
+        found = re.findall(MAIN_ROC_AUC[script], out, re.M)
+        aucs = [float(v) for match in found for v in np.atleast_1d(match)]
+        assert aucs and min(aucs) >= 0.6, out
 
 
 # ----------------------------------------------------------------------
@@ -202,3 +223,22 @@ def test_navbar_titles_fit_a_laptop_width():
             titles.append(page.read_text().splitlines()[0].lstrip("# "))
     assert len(titles) == shown
     assert sum(len(t) for t in titles) + len("More") <= 48, titles
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="docs/inspection.md's Fashion-MNIST block (AnoGAN 0.542, EGBAD 0.388) awaits a "
+    "re-run of benchmarks/bench_pixel_metrics.py with settings that train them enough",
+)
+def test_inspection_page_shows_every_method_working():
+    # Every ROC-AUC in its result blocks, image and pixel, is 0.6 or more.
+    text = (REPO / "docs" / "inspection.md").read_text()
+    blocks = [b for b in re.findall(r"```text\n(.*?)```", text, flags=re.S) if "pixel AUC" in b]
+    rows = [
+        re.match(r"^(.+?)\s+(\d\.\d{3})\s+(\d\.\d{3})\s+\d\.\d{3}$", line)
+        for block in blocks
+        for line in block.splitlines()
+    ]
+    aucs = [(row.group(1), float(row.group(2)), float(row.group(3))) for row in rows if row]
+    assert len(aucs) >= 10
+    assert [row for row in aucs if min(row[1:]) < 0.6] == []
