@@ -148,8 +148,8 @@ def test_api_page_includes_the_generated_listing():
 CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"
 DOC_PAGES = [
     README,
-    *sorted((REPO / "docs").glob("*.md")),
-    *sorted((REPO / "docs").glob("*.rst")),
+    *sorted((REPO / "docs").glob("[!_]*.md")),  # not the build's own _generated_api.rst
+    *sorted((REPO / "docs").glob("[!_]*.rst")),
 ]
 
 
