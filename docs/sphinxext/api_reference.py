@@ -154,7 +154,8 @@ def _drop_type_docstrings(app, what, name, obj, options, lines):
 
 def setup(app):
     app.connect("config-inited", write_listing)
-    app.connect("autodoc-process-docstring", _drop_type_docstrings)
+    # Before numpydoc (priority 500) reformats the docstring.
+    app.connect("autodoc-process-docstring", _drop_type_docstrings, priority=50)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
