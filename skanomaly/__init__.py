@@ -2,13 +2,25 @@
 
 AnoGAN, EGBAD and GANomaly behind the ``OutlierMixin`` / ``BaseEstimator``
 API: ``GANomalyDetector().fit(X).predict(X_test)``.
+
+The names below are imported on first use (PEP 562), so that ``import
+skanomaly`` and the ``skanomaly`` command's ``--help`` do not wait for
+PyTorch; ``from skanomaly import GANomalyDetector`` works as usual.
 """
 
-from .detectors import AnoGANDetector, EGBADDetector, GANomalyDetector
-from .export import export_onnx
-from .persistence import load, save
+import importlib
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "AnoGANDetector": ".detectors",
+    "EGBADDetector": ".detectors",
+    "GANomalyDetector": ".detectors",
+    "export_onnx": ".export",
+    "load": ".persistence",
+    "save": ".persistence",
+}
 
 __all__ = [
     "AnoGANDetector",
@@ -19,3 +31,15 @@ __all__ = [
     "load",
     "save",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -5,59 +5,87 @@
     prints a ROC-AUC table and writes pictures of the most and least
     anomalous test images.
 ``skanomaly train DATA_DIR --detector NAME --output MODEL``
-    Trains a detector on the images of ``DATA_DIR/train`` and saves it.
+    Trains a detector on the images of ``DATA_DIR/train`` and saves it;
+    options left out keep the detector's Python defaults.
 ``skanomaly score MODEL DATA_DIR --output REPORT_DIR``
-    Scores the images of ``DATA_DIR/test``: a CSV of scores, ROC-AUC and
-    average precision when the folders give labels, pixel ROC-AUC and AUPRO
-    when ``DATA_DIR/ground_truth`` holds defect masks (the MVTec AD layout),
-    and pictures.
+    Scores the images of ``DATA_DIR/test`` (resized to the model's size
+    where they differ): a CSV of scores; ROC-AUC, average precision and
+    precision, recall and F1 at the threshold when the folders give labels;
+    pixel ROC-AUC and AUPRO when ``DATA_DIR/ground_truth`` holds defect
+    masks (the MVTec AD layout); and pictures.
 
 Every run records what produced it: ``train`` in the model file's
 metadata (``skanomaly.persistence.read_metadata(MODEL)["run"]``), ``score``
 in ``REPORT_DIR/run.json`` (command line, versions, the model's file hash
-and parameters, the threshold and the metrics).
+and parameters, the threshold, the metrics and the files written). Report
+files are written whole, through a temporary file, with the permissions
+the umask gives; a report folder that another ``score`` run is writing is
+refused.
 
 The folder layout and the labelling rule are those of
 :func:`skanomaly.datasets.load_image_folder`. User errors (a missing or
 empty folder, an unreadable image, a file that is not a skanomaly model,
-images of the wrong size) end the command with one line on stderr and exit
+swapped arguments) end the command with one line on stderr and exit
 status 1; ``--traceback`` shows the full Python traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import errno
 import hashlib
 import json
 import os
 import re
+import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-import skanomaly
+from . import __version__
 
-from ._limits import MAX_IMAGE_SIDE
-from .datasets import load_image_folder, one_class_split
+# torch, scikit-learn and the detectors are imported inside the commands
+# that use them: ``skanomaly --help`` and every ``--help`` answer at once.
 
 __all__ = ["DETECTORS", "main"]
 
-# Command-line name -> detector class, for the detectors this version ships.
-DETECTORS = {
-    name: getattr(skanomaly, class_name)
-    for name, class_name in (
-        ("anogan", "AnoGANDetector"),
-        ("egbad", "EGBADDetector"),
-        ("ganomaly", "GANomalyDetector"),
-    )
-    if hasattr(skanomaly, class_name)
+# Command-line name -> detector class name, for the detectors this version ships.
+DETECTOR_NAMES = {
+    "anogan": "AnoGANDetector",
+    "egbad": "EGBADDetector",
+    "ganomaly": "GANomalyDetector",
 }
+
+
+def _detector_class(name: str):
+    from . import detectors
+
+    return getattr(detectors, DETECTOR_NAMES[name])
+
+
+class _Detectors(Mapping):
+    """Command-line name -> detector class; the detectors are imported at the first look-up."""
+
+    def __getitem__(self, name):
+        return _detector_class(name)
+
+    def __iter__(self):
+        return iter(DETECTOR_NAMES)
+
+    def __len__(self):
+        return len(DETECTOR_NAMES)
+
+
+#: The ``--detector`` names and their classes (a read-only mapping that
+#: imports the detectors at the first look-up).
+DETECTORS = _Detectors()
 
 # Marks the files written by ``skanomaly train``.
 MODEL_FORMAT = "skanomaly-image-model"
@@ -81,6 +109,8 @@ def save_model(
     (the anomaly scores of the training images, from which ``score`` sets a
     ``--contamination`` or quantile threshold) go in its metadata.
     """
+    from .persistence import save
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -93,7 +123,25 @@ def save_model(
         metadata["run"] = run
     if training_scores is not None:
         metadata["training_anomaly_scores"] = [float(v) for v in training_scores]
-    skanomaly.save(detector, path, metadata=metadata)
+    save(detector, path, metadata=metadata)
+
+
+def _read_model_file(path: Path, device=None):
+    """``(metadata, detector)`` of a model file, every failure as one ``CommandError`` line."""
+    from .persistence import load, read_metadata
+
+    if path.is_dir():
+        raise CommandError(f"MODEL {path} is a folder, not a model file")
+    if not path.is_file():
+        raise CommandError(f"model file {path} does not exist")
+    try:
+        return read_metadata(path), load(path, device=device)
+    except ValueError as exc:
+        message = " ".join(str(exc).split())
+        # The reader's messages often name the file already: say it once.
+        if str(path) not in message:
+            message = f"{path}: {message}"
+        raise CommandError(message) from exc
 
 
 def load_model(path, device=None) -> dict:
@@ -102,16 +150,8 @@ def load_model(path, device=None) -> dict:
     ``device`` is passed to :func:`skanomaly.load`: ``None`` = the device the
     model was trained on when this machine has it.
     """
-    from .persistence import read_metadata
-
     path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"model file {path} does not exist")
-    try:
-        metadata = read_metadata(path)
-        detector = skanomaly.load(path, device=device)
-    except ValueError as exc:
-        raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
+    metadata, detector = _read_model_file(path, device)
     if metadata.get("format") != MODEL_FORMAT:  # a detector saved from Python
         metadata = {"image_size": None, "grayscale": None}
     if not hasattr(detector, "offset_"):
@@ -147,6 +187,8 @@ def _split_folder(data_dir, split: str) -> Path:
 
 def _image_size(value: str):
     """``S`` or ``HxW`` -> ``S`` or ``(H, W)``."""
+    from ._limits import MAX_IMAGE_SIDE
+
     try:
         parts = [int(v) for v in value.lower().split("x")]
     except ValueError:
@@ -162,7 +204,7 @@ def _check_flags(args, **rules) -> None:
     """Refuse out-of-range flag values before any work, naming the flag."""
     for name, (low, high) in rules.items():
         value = getattr(args, name, None)
-        if value is None:
+        if value is None or isinstance(value, str):  # unset, or "auto"
             continue
         if not (low <= value if high is None else low <= value <= high):
             flag = "--" + name.replace("_", "-")
@@ -198,24 +240,85 @@ def _class_names(args) -> dict:
     return {"normal_class": args.normal_class, "anomalous_class": args.anomalous_class}
 
 
-def _atomic_text(path: Path, write) -> None:
-    """Write a text file through a temporary file: no half-written report."""
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        dir=path.parent,
-        prefix=f".{path.name}.",
-        delete=False,
-        newline="",
-        encoding="utf-8",
-        errors="backslashreplace",  # file names that are not UTF-8 stay readable
-    )
+@contextlib.contextmanager
+def _report_file(path: Path, mode: str = "w"):
+    """Open ``path`` for writing through a temporary file, renamed into place at the end.
+
+    Readers, and a run that fails half-way, see the old file or the new
+    one, never half of one. The temporary file is created as ``open``
+    creates files (mode 0o666 less the umask), so every report file gets
+    the user's usual permissions (``tempfile`` would make it 0600). Text is
+    UTF-8; file names that are not UTF-8 stay readable (backslash escapes).
+    """
+    options = {} if "b" in mode else {"encoding": "utf-8", "errors": "backslashreplace"}
+    if path.suffix == ".csv":
+        options["newline"] = ""  # the csv module writes its own line ends
+    while True:
+        # Short and hidden: beside a long map name it stays within NAME_MAX.
+        temporary = path.with_name(f".skanomaly-{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, path)
+        with open(fd, mode, **options) as handle:
+            yield handle
+        os.replace(temporary, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def _save_figure(fig, path: Path) -> Path:
+    with _report_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    return path
+
+
+def _write_json(path: Path, value) -> Path:
+    with _report_file(path) as handle:
+        json.dump(value, handle, indent=2)
+    return path
+
+
+@contextlib.contextmanager
+def _report_lock(folder: Path):
+    """Hold the report folder for one ``score`` run; refuse one in use, in one line.
+
+    Two runs into one folder would mix their files (a ``run.json`` of one
+    run beside the ``metrics.json`` of the other). The lock is the
+    operating system's (``flock`` on the folder itself; a lock file on
+    Windows): it ends with the process, so a killed run leaves nothing stale.
+    """
+    busy = CommandError(
+        f"--output {folder} is in use by another skanomaly score run; "
+        "wait for it to finish or choose another --output"
+    )
+    if os.name == "nt":
+        import msvcrt
+
+        handle = open(folder / ".skanomaly-score.lock", "a+b")  # noqa: SIM115 - closed below
+        try:
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            except OSError:
+                raise busy from None
+            yield
+        finally:
+            handle.close()
+        return
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _check_device(device: str) -> None:
@@ -272,41 +375,44 @@ def _with_flag_names(message: str) -> str:
 
 
 def _detector_from_args(args):
-    """The detector ``train`` asks for, its parameters checked before any image is read."""
+    """The detector ``train`` asks for, its parameters checked before any image is read.
+
+    Options left out keep the detector's own defaults, as in Python; only
+    ``--seed`` (0, so that runs repeat) and the progress bar differ.
+    """
     from ._runtime import resolve_device
 
-    cls = DETECTORS[args.detector]
-    params = {
+    cls = _detector_class(args.detector)
+    params = {"random_state": args.seed, "verbose": 0 if args.quiet else 1}
+    shared = {
         "n_epochs": args.epochs,
         "batch_size": args.batch_size,
         "n_filters": args.n_filters,
         "contamination": args.contamination,
         "device": args.device,
-        "random_state": args.seed,
-        "verbose": 0 if args.quiet else 1,
-    }
-    # Options left out keep the detector's own defaults.
-    optional = {
         "latent_dim": args.latent_dim,
         "learning_rate": args.learning_rate,
+    }
+    params.update({name: value for name, value in shared.items() if value is not None})
+    specific = {
         "latent_steps": args.latent_steps,
         "anomaly_score": args.anomaly_score,
         "disc_score": args.disc_score,
         "validation_fraction": args.validation_fraction,
         "n_iter_no_change": args.n_iter_no_change,
     }
-    for name, value in optional.items():
+    for name, value in specific.items():
         if value is None:
             continue
         if name not in cls._get_param_names():
-            owners = [n for n, c in DETECTORS.items() if name in c._get_param_names()]
+            owners = [n for n in DETECTOR_NAMES if name in _detector_class(n)._get_param_names()]
             raise CommandError(
                 f"{PARAMETER_FLAGS[name]} applies to --detector {' or '.join(owners)}, "
                 f"not {args.detector}"
             )
         params[name] = value
     early = ("validation_fraction", "n_iter_no_change")
-    if not args.early_stopping and any(optional[name] is not None for name in early):
+    if not args.early_stopping and any(specific[name] is not None for name in early):
         raise CommandError("--validation-fraction and --n-iter-no-change need --early-stopping")
     if args.early_stopping:
         params["early_stopping"] = True
@@ -341,6 +447,8 @@ def _json_ready(value):
 # skanomaly train
 # ----------------------------------------------------------------------
 def _train(args) -> int:
+    from .datasets import load_image_folder
+
     _check_flags(
         args,
         epochs=(1, None),
@@ -426,6 +534,16 @@ def _threshold_option(text: str):
         f"expected an anomaly score (e.g. 0.25) or a quantile qP with 0 < P < 1 "
         f"(e.g. q0.95), got {text!r}"
     )
+
+
+def _epochs(text: str):
+    """``--epochs``: a number, or ``auto`` (the detector's own choice)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -519,26 +637,39 @@ def _pixel_metrics(masks, maps) -> dict | None:
 AUPRO_MAX_FPR = 0.3
 
 
-def _write_maps(folder, output, data, maps, batch_size) -> Path:
-    """One heat-map PNG per image, ``maps/<class>/<name>.png``, mask outlines included."""
+def _map_file(target: Path, folder: Path, image_path: str) -> Path:
+    """The map file of one image: ``maps/<path under folder>.png``.
+
+    The image's whole name is kept, so ``x.png`` and ``x.jpg`` get
+    ``x.png.png`` and ``x.jpg.png``: one map each.
+    """
+    relative = Path(image_path).relative_to(folder)
+    return target / relative.parent / f"{relative.name}.png"
+
+
+def _write_maps(folder, output, data, maps, batch_size) -> list[Path]:
+    """One heat-map PNG per image (mask outlines included), and their colour scale."""
     import torch
     from torchvision.utils import save_image
 
-    from .plot import anomaly_heatmaps
+    from .plot import colour_scale_figure, heatmap_pictures
 
     target = output / "maps"
     vmax = float(np.percentile(maps, 99)) or None  # one colour scale for every picture
     masks = data.get("masks")
     for batch in range(0, len(maps), batch_size):
         rows = slice(batch, batch + batch_size)
-        pictures = anomaly_heatmaps(
+        pictures = heatmap_pictures(
             data.images[rows], maps[rows], None if masks is None else masks[rows], vmax=vmax
         )
         for path, picture in zip(data.paths[rows], pictures, strict=True):
-            file = target / Path(path).relative_to(folder).with_suffix(".png")
+            file = _map_file(target, folder, path)
             file.parent.mkdir(parents=True, exist_ok=True)
-            save_image(torch.from_numpy(picture.astype(np.float32)), file)
-    return target
+            with _report_file(file, "wb") as handle:
+                save_image(torch.from_numpy(picture.astype(np.float32)), handle, format="png")
+    scale = colour_scale_figure(vmax or 1.0, label="|x - reconstruction|, pixel values in [0, 1]")
+    scale.suptitle("Colour scale of every picture in maps/")
+    return [target, _save_figure(scale, output / "maps_colour_scale.png")]
 
 
 def _file_sha256(path) -> str:
@@ -549,9 +680,63 @@ def _file_sha256(path) -> str:
     return digest.hexdigest()
 
 
+def _check_score_arguments(args) -> None:
+    """Say so in one line when MODEL and DATA_DIR look swapped."""
+    model, data_dir = Path(args.model), Path(args.data_dir)
+    if model.is_dir() and data_dir.is_file():
+        raise CommandError(
+            f"MODEL {model} is a folder and DATA_DIR {data_dir} a file: the arguments look "
+            "swapped; the model file comes first: skanomaly score MODEL DATA_DIR --output "
+            "REPORT_DIR"
+        )
+
+
+def _note_resized(paths, size) -> None:
+    """Say once how many images were resized to the model's ``size`` = ``(H, W)``."""
+    from PIL import Image
+
+    resized, stretched, example = 0, 0, None
+    for path in paths:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+        if (height, width) != tuple(size):
+            resized += 1
+            stretched += height * size[1] != width * size[0]
+            example = example or f"{height}x{width}"
+    if resized:
+        print(
+            f"note: resized {resized} of {len(paths)} images (e.g. {example}) to the model's "
+            f"{_shape_text(size)}"
+            + (", changing their aspect ratio" if stretched else "")
+            + ", as a model scores images of its own size only",
+            file=sys.stderr,
+        )
+
+
+def _threshold_metrics(labels, flagged) -> dict:
+    """What the threshold does on labelled images: confusion counts, precision, recall, F1."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    tn, fp, fn, tp = confusion_matrix(labels, flagged, labels=[0, 1]).ravel()
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, flagged, average="binary", zero_division=np.nan
+    )
+    # Undefined (nothing flagged, or no anomaly) is null in JSON, not NaN.
+    defined = lambda value: None if np.isnan(value) else float(value)  # noqa: E731
+    return {
+        "precision": defined(precision),
+        "recall": defined(recall),
+        "f1": defined(f1),
+        "true_positives": int(tp),
+        "false_positives": int(fp),
+        "false_negatives": int(fn),
+        "true_negatives": int(tn),
+    }
+
+
 def _score(args) -> int:
     from ._runtime import resolve_device
-    from .plot import plot_history, plot_reconstructions, plot_score_histogram, reconstruction_grid
+    from .datasets import load_image_folder
 
     _check_flags(args, top_k=(1, None))
     if args.device is not None:
@@ -559,25 +744,42 @@ def _score(args) -> int:
             resolve_device(args.device)
         except ValueError as exc:
             raise CommandError(_with_flag_names(str(exc))) from exc
+    _check_score_arguments(args)
     model = load_model(args.model, device=args.device)
+    model_sha256 = _file_sha256(args.model)  # of the file just read
     detector = model["detector"]
     channels, height, width = detector.image_shape_
     folder = _split_folder(args.data_dir, "test")
     output = Path(args.output)
     _check_writable_folder(output, "report")
+    # Images of another size are resized to the model's (a no-op for those of
+    # its size), as train --image-size resized the training images.
     data = load_image_folder(
         folder,
-        image_size=model["image_size"],
+        image_size=(height, width),
         grayscale=channels == 1,
         return_masks=True,
         **_class_names(args),
     )
-    if data.images.shape[1:] != tuple(detector.image_shape_):
-        raise CommandError(
-            f"image size mismatch: the images in {folder} are "
-            f"{_shape_text(data.images.shape[2:])} but the model was trained on "
-            f"{height}x{width} images; resize them, or train with --image-size {height}x{width}"
-        )
+    if model["image_size"] is None:  # trained at the images' own size: say when they differ
+        _note_resized(data.paths, (height, width))
+    # Made after reading the images: the report folder may lie in the data folder.
+    output.mkdir(parents=True, exist_ok=True)
+    with _report_lock(output):
+        return _write_report(args, model, model_sha256, folder, output, data)
+
+
+def _write_report(args, model, model_sha256, folder, output, data) -> int:
+    """Score the images and write every report file (the folder is locked)."""
+    from torch import from_numpy
+    from torchvision.utils import save_image
+
+    from .plot import plot_history, plot_reconstructions, plot_score_histogram, reconstruction_grid
+
+    detector = model["detector"]
+    # run.json is written last and names the files of its run: until then, a
+    # folder without one holds an unfinished (or failed) run, not a mix of two.
+    (output / "run.json").unlink(missing_ok=True)
     start = time.perf_counter()
     anomaly_scores, maps = _score_images(
         detector,
@@ -591,17 +793,13 @@ def _score(args) -> int:
     flagged = anomaly_scores > threshold
     elapsed = time.perf_counter() - start
 
-    output.mkdir(parents=True, exist_ok=True)
-    csv_path = output / "scores.csv"
-
-    def write_scores(handle):
+    written = [output / "scores.csv"]
+    with _report_file(written[-1]) as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "anomaly_score", "predicted_anomaly", "true_anomaly"])
         for i, path in enumerate(data.paths):
             true = "" if data.target is None else int(data.target[i])
             writer.writerow([path, f"{anomaly_scores[i]:.6g}", int(flagged[i]), true])
-
-    _atomic_text(csv_path, write_scores)
 
     print(
         f"Scored {len(anomaly_scores)} images from {folder} in {elapsed:.1f} s: "
@@ -618,16 +816,28 @@ def _score(args) -> int:
         "pixel": None,
     }
     labels = data.target
-    if labels is not None and 0 < labels.sum() < len(labels):
-        auc, ap = _auc_ap(labels, anomaly_scores)
-        print(f"ROC-AUC {auc:.4f}   average precision {ap:.4f}   (anomalies: {int(labels.sum())})")
-        metrics["image"] = {
-            "roc_auc": auc,
-            "average_precision": ap,
-            "n_anomalous": int(labels.sum()),
-        }
-    elif labels is not None:
-        print("ROC-AUC not computed: the folders hold only one class.")
+    if labels is not None:
+        n_anomalous = int(labels.sum())
+        image = {"roc_auc": None, "average_precision": None, "n_anomalous": n_anomalous}
+        if 0 < n_anomalous < len(labels):
+            image["roc_auc"], image["average_precision"] = _auc_ap(labels, anomaly_scores)
+            print(
+                f"ROC-AUC {image['roc_auc']:.4f}   average precision "
+                f"{image['average_precision']:.4f}   (anomalies: {n_anomalous})"
+            )
+        else:
+            print("ROC-AUC not computed: the folders hold only one class.")
+        image["at_threshold"] = counts = _threshold_metrics(labels, flagged)
+        rates = "   ".join(
+            f"{name} {'n/a' if counts[key] is None else format(counts[key], '.4f')}"
+            for name, key in (("precision", "precision"), ("recall", "recall"), ("F1", "f1"))
+        )
+        print(
+            f"At the threshold: {rates}   (true positives {counts['true_positives']}, "
+            f"false positives {counts['false_positives']}, false negatives "
+            f"{counts['false_negatives']}, true negatives {counts['true_negatives']})"
+        )
+        metrics["image"] = image
     metrics["pixel"] = _pixel_metrics(data.masks, maps)
     if metrics["pixel"] is not None:
         pixel = metrics["pixel"]
@@ -638,8 +848,7 @@ def _score(args) -> int:
     elif data.masks is not None:
         print("Pixel metrics not computed: the masks hold no defect pixels.")
     metrics = _json_ready(metrics)
-    with open(output / "metrics.json", "w") as handle:
-        json.dump(metrics, handle, indent=2)
+    written.append(_write_json(output / "metrics.json", metrics))
 
     top = np.argsort(-anomaly_scores, kind="stable")[: args.top_k]
     titles = [f"{anomaly_scores[i]:.3g}" for i in top]
@@ -648,26 +857,24 @@ def _score(args) -> int:
             f"{t}\n{'anomaly' if labels[i] else 'normal'}"
             for t, i in zip(titles, top, strict=True)
         ]
-    written = [csv_path, output / "metrics.json"]
     top_masks = None if data.masks is None else data.masks[top]
     fig = plot_reconstructions(detector, data.images[top], titles=titles, masks=top_masks)
     fig.suptitle(f"The {len(top)} most anomalous images: input, reconstruction, anomaly map")
-    written.append(output / "top_anomalies.png")
-    fig.savefig(written[-1], dpi=100)
+    written.append(_save_figure(fig, output / "top_anomalies.png"))
+    grid = reconstruction_grid(detector, data.images[top], masks=top_masks)
     written.append(output / "top_anomalies_grid.png")
-    reconstruction_grid(detector, data.images[top], written[-1], masks=top_masks)
+    with _report_file(written[-1], "wb") as handle:
+        save_image(from_numpy(grid), handle, format="png")
     fig = plot_score_histogram(anomaly_scores, labels, threshold=threshold)
-    written.append(output / "score_histogram.png")
-    fig.savefig(written[-1], dpi=100)
+    written.append(_save_figure(fig, output / "score_histogram.png"))
     if getattr(detector, "history_", None):
-        written.append(output / "training_history.png")
-        plot_history(detector).savefig(written[-1], dpi=100)
+        written.append(_save_figure(plot_history(detector), output / "training_history.png"))
     if args.maps:
-        written.append(_write_maps(folder, output, data, maps, args.batch_size))
+        written.extend(_write_maps(folder, output, data, maps, args.batch_size))
     run = _provenance(args)
     run["model"] = {
         "path": str(args.model),
-        "sha256": _file_sha256(args.model),
+        "sha256": model_sha256,
         "detector": type(detector).__name__,
         "parameters": _json_ready(detector.get_params()),
         "device": str(detector.device_),
@@ -676,8 +883,9 @@ def _score(args) -> int:
     run["data_dir"] = str(folder)
     run["metrics"] = metrics
     written.append(output / "run.json")
-    with open(written[-1], "w") as handle:
-        json.dump(run, handle, indent=2)
+    # What this run wrote: files of an earlier run into the same folder may remain.
+    run["files"] = [str(path.relative_to(output)) for path in written]
+    _write_json(written[-1], run)
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -685,15 +893,30 @@ def _score(args) -> int:
 # ----------------------------------------------------------------------
 # skanomaly demo
 # ----------------------------------------------------------------------
+def _demo_params(args) -> dict:
+    """The detectors' parameters in the demo: their defaults but for the flags' (see --help)."""
+    return {
+        "n_epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "n_filters": args.n_filters,
+        "random_state": args.seed,
+        "device": args.device,
+        "verbose": 0 if args.quiet else 1,
+    }
+
+
 def _demo(args) -> int:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    from .datasets import one_class_split
     from .plot import plot_reconstructions
 
-    _check_flags(args, epochs=(1, None), n_filters=(1, 4096), n_images=(1, 20))
+    _check_flags(
+        args, epochs=(1, None), n_filters=(1, 4096), batch_size=(2, None), n_images=(1, 20)
+    )
     _check_device(args.device)
-    names = args.detectors or list(DETECTORS)
+    names = args.detectors or list(DETECTOR_NAMES)
     output = Path(args.output)
     _check_writable_folder(output, "pictures")
     X, y = load_digits(return_X_y=True)
@@ -710,14 +933,7 @@ def _demo(args) -> int:
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        detector = DETECTORS[name](
-            n_epochs=args.epochs,
-            batch_size=32,
-            n_filters=args.n_filters,
-            random_state=args.seed,
-            device=args.device,
-            verbose=0 if args.quiet else 1,
-        )
+        detector = _detector_class(name)(**_demo_params(args))
         start = time.perf_counter()
         detector.fit(X_fit)
         fit_time = time.perf_counter() - start
@@ -728,7 +944,7 @@ def _demo(args) -> int:
         # every input, about 1 when reconstructions follow their inputs.
         normal = X_eval[y_eval == 0]
         diversity = detector.reconstruct(normal).std(axis=0).mean() / normal.std(axis=0).mean()
-        rows.append((type(detector).__name__, auc, ap, diversity, fit_time))
+        rows.append((type(detector).__name__, auc, ap, diversity, detector.n_epochs_, fit_time))
 
         # The k most and k least anomalous test images, side by side.
         order = np.argsort(-scores, kind="stable")
@@ -743,11 +959,14 @@ def _demo(args) -> int:
             f"{type(detector).__name__} trained on '{args.digit}': the {k} most and {k} least "
             "anomalous test digits"
         )
-        fig.savefig(output / f"demo_{name}.png", dpi=100)
+        _save_figure(fig, output / f"demo_{name}.png")
 
-    print(f"\n{'detector':<18}{'ROC-AUC':>9}{'AP':>8}{'diversity':>11}{'fit (s)':>9}")
-    for detector_name, auc, ap, diversity, fit_time in rows:
-        print(f"{detector_name:<18}{auc:>9.3f}{ap:>8.3f}{diversity:>11.2f}{fit_time:>9.1f}")
+    print(f"\n{'detector':<18}{'ROC-AUC':>9}{'AP':>8}{'diversity':>11}{'epochs':>8}{'fit (s)':>9}")
+    for detector_name, auc, ap, diversity, epochs, fit_time in rows:
+        print(
+            f"{detector_name:<18}{auc:>9.3f}{ap:>8.3f}{diversity:>11.2f}{epochs:>8}"
+            f"{fit_time:>9.1f}"
+        )
     print(
         "diversity: spread of the reconstructions of normal test digits across inputs, "
         "relative to the digits' own (1 = they follow their inputs)."
@@ -761,16 +980,8 @@ def _demo(args) -> int:
 # ----------------------------------------------------------------------
 def _export(args) -> int:
     from .export import export_onnx
-    from .persistence import read_metadata
 
-    path = Path(args.model)
-    if not path.is_file():
-        raise CommandError(f"model file {path} does not exist")
-    try:
-        metadata = read_metadata(path)
-        detector = skanomaly.load(path)
-    except ValueError as exc:
-        raise CommandError(f"{path} is not a skanomaly model file: {exc}") from exc
+    metadata, detector = _read_model_file(Path(args.model))
     try:
         written = export_onnx(detector, args.output, opset=args.opset)
     except ImportError as exc:  # the optional extra is missing: say how to get it
@@ -815,28 +1026,44 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skanomaly",
         description="GAN-based anomaly detection (AnoGAN, EGBAD, GANomaly) on image folders.",
     )
-    parser.add_argument("--version", action="version", version=skanomaly.__version__)
+    parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
         "--traceback", action="store_true", help="show tracebacks instead of one-line errors"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    names = sorted(DETECTORS)
+    names = sorted(DETECTOR_NAMES)
 
     demo = commands.add_parser(
         "demo",
         help="train the detectors on embedded digits and report ROC-AUC",
         description="Train the detectors on one digit of scikit-learn's 8x8 digits (the others "
         "are the anomalies), print a ROC-AUC table and write pictures of the most and least "
-        "anomalous test images. About a minute per detector on two idle CPU cores.",
+        "anomalous test images. The detectors keep their Python defaults (epochs: 'auto', "
+        "each detector's own budget of optimiser steps) except for two settings of the "
+        "demo's own, for speed on tiny images on a CPU: --n-filters 32 and --batch-size 32 "
+        "(the defaults: 64 and 64). About a minute in all on two idle CPU cores.",
     )
-    demo.add_argument("--output", default="skanomaly-demo", help="folder for the pictures")
-    demo.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
+    demo.add_argument(
+        "--output",
+        default="skanomaly-demo",
+        help="folder for the pictures (default: skanomaly-demo in the working directory)",
+    )
+    demo.add_argument(
+        "--epochs",
+        type=_epochs,
+        default="auto",
+        metavar="N|auto",
+        help="training epochs (default: auto, the detectors' own choice)",
+    )
     demo.add_argument("--digit", type=int, default=0, choices=range(10), help="the normal digit")
     demo.add_argument("--detectors", nargs="+", choices=names, help="default: all")
-    demo.add_argument("--n-filters", type=int, default=32, help="conv width (default 32)")
+    demo.add_argument(
+        "--n-filters", type=int, default=32, help="conv width (default: 32; the detectors' 64)"
+    )
+    demo.add_argument("--batch-size", type=int, default=32, help="default: 32; the detectors' 64")
     demo.add_argument("--n-images", type=int, default=6, help="images per end of the ranking")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--device", default="auto")
+    demo.add_argument("--seed", type=int, default=0, help="default: 0, so that runs repeat")
+    demo.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
@@ -846,12 +1073,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a detector on the images of DATA_DIR/train (or of DATA_DIR when it "
         "has no train/ folder) and save it in skanomaly's safe weights-only format "
         "(skanomaly.save). Images sit in class folders (e.g. train/0.normal/) or directly "
-        "in the folder.",
+        "in the folder. Options left out keep the detector's Python defaults; only --seed "
+        "(default 0) differs, so that runs repeat.",
     )
     train.add_argument("data_dir", metavar="DATA_DIR")
     train.add_argument("--detector", required=True, choices=names)
     train.add_argument("--output", required=True, metavar="MODEL", help="model file to write")
-    train.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
+    train.add_argument(
+        "--epochs",
+        type=_epochs,
+        metavar="N|auto",
+        help="training epochs (default: auto, the detector's budget of optimiser steps "
+        "turned into epochs for the number of images)",
+    )
     train.add_argument(
         "--image-size", type=_image_size, metavar="S|HxW", help="resize images (default: keep)"
     )
@@ -861,10 +1095,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="channels: auto = grey when every image is grey",
     )
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--n-filters", type=int, default=64, help="conv width (default 64)")
+    train.add_argument("--batch-size", type=int, help="default: 64")
+    train.add_argument("--n-filters", type=int, help="conv width (default: 64)")
     train.add_argument("--latent-dim", type=int, help="default: chosen from the image size")
-    train.add_argument("--contamination", type=float, default=0.1, help="sets the threshold")
+    train.add_argument(
+        "--contamination", type=float, help="expected share of anomalies (default: 0.1)"
+    )
     train.add_argument(
         "--learning-rate", type=float, metavar="LR", help="Adam's step (default: 2e-4)"
     )
@@ -898,7 +1134,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop after N epochs without improvement (default 10)",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="default: 0, so that runs repeat")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_class_flags(train)
@@ -908,14 +1144,17 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score an image folder with a trained model",
         description="Score the images of DATA_DIR/test (or of DATA_DIR when it has no test/ "
-        "folder). Writes REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, "
-        "true_anomaly) and REPORT_DIR/metrics.json, prints ROC-AUC and average precision when "
-        "the class folders give labels, pixel ROC-AUC and AUPRO (to 30%% false-positive rate) "
-        "when DATA_DIR/ground_truth/<defect>/<name>_mask.png holds defect masks (the MVTec AD "
-        "layout), and writes pictures of the most anomalous images (with the masks' outlines), "
-        "a score histogram and the training losses; REPORT_DIR/run.json records the command, "
-        "versions, model and metrics. Model files hold weights and numbers only: loading one "
-        "runs no code.",
+        "folder); images of another size than the model's are resized to it. Writes "
+        "REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, true_anomaly) and "
+        "REPORT_DIR/metrics.json. When the class folders give labels: ROC-AUC, average "
+        "precision, and what the threshold does (precision, recall, F1 and the confusion "
+        "counts); when DATA_DIR/ground_truth/<defect>/<name>_mask.png holds defect masks (the "
+        "MVTec AD layout): pixel ROC-AUC and AUPRO (to 30%% false-positive rate). Pictures of "
+        "the most anomalous images (with the masks' outlines), a score histogram and the "
+        "training losses; REPORT_DIR/run.json records the command, versions, model, metrics "
+        "and the files written. Every file is written whole (through a temporary file) with "
+        "the usual permissions, and a report folder in use by another run is refused. Model "
+        "files hold weights and numbers only: loading one runs no code.",
     )
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data_dir", metavar="DATA_DIR")
@@ -937,7 +1176,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="expected share of anomalies in (0, 0.5]: the same as --threshold q(1-C)",
     )
     score.add_argument(
-        "--maps", action="store_true", help="write one heat-map PNG per image to REPORT_DIR/maps/"
+        "--maps",
+        action="store_true",
+        help="write one heat-map PNG per image, REPORT_DIR/maps/<path under DATA_DIR/test>.png "
+        "(x.jpg -> x.jpg.png), and their colour scale, REPORT_DIR/maps_colour_scale.png",
     )
     score.add_argument(
         "--device", help="auto, cpu, cuda, ... (default: the model's when available)"

@@ -6,10 +6,11 @@ without ``pyplot`` so they need no display and leave pyplot's state alone
 (save them with ``fig.savefig(path)``).
 
 Anomaly maps are drawn as a heat map over the input, on one colour scale
-for all the images of a picture, so that hot means the same everywhere.
-Where ground-truth masks are given, the outline of each defect is drawn
-over the heat map in magenta, a colour neither the heat map nor a grey
-image uses.
+for all the images of a picture, so that hot means the same everywhere;
+every figure with heat maps has a colour bar that says which way is
+anomalous (higher = more anomalous). Where ground-truth masks are given,
+the outline of each defect is drawn over the heat map in magenta, a colour
+neither the heat map nor a grey image uses.
 """
 
 from __future__ import annotations
@@ -17,17 +18,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
+    "MASK_COLOUR",
     "anomaly_heatmaps",
     "anomaly_overlay",
+    "colour_scale_figure",
+    "heatmap_pictures",
     "plot_history",
     "plot_reconstructions",
     "plot_score_histogram",
     "reconstruction_grid",
 ]
+
+# The colour map of every heat map, and the direction its colour bars state.
+HEAT_CMAP = "jet"
+HIGHER_IS_ANOMALOUS = "higher = more anomalous"
 
 
 def _images_of(detector, X) -> np.ndarray:
@@ -54,7 +61,12 @@ def _unit_range(detector, images: np.ndarray) -> np.ndarray:
     return np.clip((images - low) / (2 * detector.scale_[0]), 0.0, 1.0)
 
 
-def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
+def _heat_scale(maps, vmax) -> float:
+    """The map value drawn at full heat: ``vmax``, else the 99th percentile of ``maps``."""
+    return float(np.percentile(maps, 99)) if vmax is None else float(vmax)
+
+
+def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap=HEAT_CMAP):
     """Blend anomaly maps as a heat map over images.
 
     Parameters
@@ -92,8 +104,7 @@ def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim == 4:
         maps = maps.mean(axis=1)
-    if vmax is None:
-        vmax = float(np.percentile(maps, 99))
+    vmax = _heat_scale(maps, vmax)
     heat = np.clip(maps / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(maps)
     colours = colormaps[cmap](heat)[..., :3]  # (n, H, W, 3)
     colours = np.moveaxis(colours, -1, 1)
@@ -102,7 +113,8 @@ def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap="jet"):
     return (1.0 - weight) * rgb + weight * colours
 
 
-# Colour of ground-truth outlines (RGB in [0, 1]): absent from "jet" and from grey images.
+#: Colour of ground-truth outlines, RGB in [0, 1] (magenta): absent from the
+#: heat maps' colour map and from grey images.
 MASK_COLOUR = (1.0, 0.0, 1.0)
 
 
@@ -146,13 +158,17 @@ def _default_upscale(height: int) -> int:
     return max(1, math.ceil(64 / height))
 
 
-def anomaly_heatmaps(images, maps, masks=None, *, vmax=None, upscale=None, alpha=0.6):
-    """Heat-map pictures of anomaly maps over their images, with mask outlines.
+def heatmap_pictures(images, maps, masks=None, *, vmax=None, upscale=None, alpha=0.6):
+    """Heat-map pictures of anomaly maps over their images, with mask outlines, as arrays.
 
-    One RGB picture per image: :func:`anomaly_overlay` enlarged by pixel
+    One RGB picture per image, to write as a file (the command line's
+    ``score --maps``): :func:`anomaly_overlay` enlarged by pixel
     repetition, and, where ``masks`` are given, each defect's outline drawn
     over it in magenta (``MASK_COLOUR``). The outline runs along the
     defect's own edge pixels at the enlarged size, so it hides little of it.
+    The pictures carry no colour bar: draw them with
+    :func:`anomaly_heatmaps` for a figure, or give them the key of
+    :func:`colour_scale_figure` with the same ``vmax``.
 
     Parameters
     ----------
@@ -180,10 +196,10 @@ def anomaly_heatmaps(images, maps, masks=None, *, vmax=None, upscale=None, alpha
     Examples
     --------
     >>> import numpy as np
-    >>> from skanomaly.plot import MASK_COLOUR, anomaly_heatmaps
+    >>> from skanomaly.plot import MASK_COLOUR, heatmap_pictures
     >>> images = np.zeros((1, 1, 8, 8)); maps = np.zeros((1, 1, 8, 8))
     >>> masks = np.zeros((1, 8, 8), dtype=bool); masks[0, 2:6, 2:6] = True
-    >>> pictures = anomaly_heatmaps(images, maps, masks, upscale=2)
+    >>> pictures = heatmap_pictures(images, maps, masks, upscale=2)
     >>> pictures.shape
     (1, 3, 16, 16)
     >>> tuple(pictures[0, :, 4, 4]) == MASK_COLOUR, float(pictures[0, :, 8, 8].max())
@@ -200,7 +216,140 @@ def anomaly_heatmaps(images, maps, masks=None, *, vmax=None, upscale=None, alpha
     return pictures
 
 
+def _add_colour_bar(fig, axes, vmax, label, *, cax=False):
+    """A colour bar under ``axes`` (or in it, with ``cax``): the heat maps' scale from 0 to
+    ``vmax``, labelled with what the values are and which way is anomalous."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(norm=Normalize(0.0, vmax if vmax > 0 else 1.0), cmap=HEAT_CMAP)
+    # Horizontal, under the maps: a long label fits, whatever the number of rows.
+    where = {"cax": axes} if cax else {"ax": axes, "location": "bottom", "shrink": 0.6}
+    return fig.colorbar(
+        mappable, orientation="horizontal", label=f"{label}\n({HIGHER_IS_ANOMALOUS})", **where
+    )
+
+
+def colour_scale_figure(vmax, *, label="anomaly map"):
+    """A colour bar alone: the key to heat-map pictures drawn on one scale.
+
+    For pictures written as files without a key (:func:`heatmap_pictures`,
+    ``skanomaly score --maps``): it shows which colour each map value from 0
+    to ``vmax`` gets, and that higher is more anomalous.
+
+    Parameters
+    ----------
+    vmax : float
+        The map value drawn at full heat, as given to (or chosen by)
+        :func:`heatmap_pictures`.
+    label : str, default="anomaly map"
+        What the values are.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from skanomaly.plot import colour_scale_figure
+    >>> fig = colour_scale_figure(0.5, label="|x - reconstruction|")
+    >>> fig.axes[0].get_xlabel().splitlines()
+    ['|x - reconstruction|', '(higher = more anomalous)']
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 1.5), layout="constrained")
+    _add_colour_bar(fig, fig.subplots(), float(vmax), label, cax=True)
+    return fig
+
+
+def anomaly_heatmaps(
+    images,
+    maps,
+    masks=None,
+    *,
+    titles=None,
+    vmax=None,
+    alpha=0.6,
+    n_cols=None,
+    label="anomaly map",
+    figsize=None,
+):
+    """Figure of anomaly maps as heat maps over their images, with a colour bar.
+
+    One panel per image (:func:`anomaly_overlay`: the image shows where the
+    map is cool), all on one colour scale, explained by a colour bar that
+    says which way is anomalous; where ``masks`` are given, the outline of
+    each ground-truth defect is drawn in magenta (``MASK_COLOUR``). For the
+    pictures as arrays, e.g. to write one file per image, see
+    :func:`heatmap_pictures`.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W)
+        Images with values in [0, 1]; ``C`` is 1 or 3.
+    maps : array-like of shape (n, C, H, W) or (n, H, W)
+        Non-negative anomaly maps (e.g. ``detector.anomaly_map``); channels
+        are averaged.
+    masks : array-like of shape (n, H, W), default=None
+        Ground truth, non-zero on defects.
+    titles : list of str, default=None
+        One title per panel (e.g. the anomaly score).
+    vmax : float, default=None
+        Map value drawn at full heat; ``None`` = the 99th percentile of all
+        ``maps``.
+    alpha : float, default=0.6
+        Opacity of the hottest colour.
+    n_cols : int, default=None
+        Panels per row; ``None`` = up to 8.
+    label : str, default="anomaly map"
+        What the map values are, for the colour bar.
+    figsize : (float, float), default=None
+        ``None`` = 1.3 inches per panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.plot import anomaly_heatmaps
+    >>> images = np.zeros((3, 1, 8, 8)); maps = np.zeros((3, 1, 8, 8))
+    >>> maps[1, 0, 2:4, 2:4] = 1.0
+    >>> fig = anomaly_heatmaps(images, maps, titles=["a", "b", "c"])
+    >>> len(fig.axes), fig.axes[-1].get_xlabel().splitlines()
+    (4, ['anomaly map', '(higher = more anomalous)'])
+    """
+    from matplotlib.figure import Figure
+
+    images = np.asarray(images, dtype=np.float64)
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = _masks_for(masks, images)
+    vmax = _heat_scale(maps.mean(axis=1) if maps.ndim == 4 else maps, vmax)
+    overlays = anomaly_overlay(images, maps, vmax=vmax, alpha=alpha)
+    n = len(images)
+    n_cols = min(n, 8) if n_cols is None else int(n_cols)
+    if n < 1 or n_cols < 1:
+        raise ValueError(f"need at least one image and one column, got {n} and {n_cols}")
+    n_rows = math.ceil(n / n_cols)
+    fig = Figure(figsize=figsize or (1.3 * n_cols + 1.4, 1.4 * n_rows + 0.3), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        ax.imshow(np.moveaxis(overlays[i], 0, -1), interpolation="nearest")
+        if masks is not None and masks[i].any():
+            ax.contour(masks[i], levels=[0.5], colors=[MASK_COLOUR], linewidths=1.0)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    _add_colour_bar(fig, axes, vmax, label)
+    return fig
+
+
 def _rows(detector, X, vmax):
+    """Inputs and reconstructions in [0, 1], the overlays, and the maps' full-heat value."""
     images = _images_of(detector, X)
     inputs = _unit_range(detector, images)
     reconstruction = detector.reconstruct(images)
@@ -208,7 +357,12 @@ def _rows(detector, X, vmax):
     # anomaly_map is |x - reconstruct(x)|: reuse the reconstruction rather than
     # computing it again (for AnoGAN that is a second latent search).
     maps = np.abs(images - reconstruction) / (2 * detector.scale_[0])  # in units of the range
-    return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax)
+    vmax = _heat_scale(maps.mean(axis=1), vmax)
+    return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax), vmax
+
+
+# What the maps of plot_reconstructions are, for its colour bar.
+_RANGE_MAP_LABEL = "|x - reconstruction| / training range"
 
 
 def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, masks=None):
@@ -216,7 +370,7 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
 
     Three rows (``torchvision.utils.make_grid``): the images ``X``, the
     detector's reconstructions, and the anomaly maps over the inputs, with
-    the outlines of ``masks`` when given (see :func:`anomaly_heatmaps`).
+    the outlines of ``masks`` when given (see :func:`heatmap_pictures`).
 
     Parameters
     ----------
@@ -250,9 +404,10 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
     >>> reconstruction_grid(detector, X[:4], upscale=1).shape
     (3, 32, 42)
     """
+    import torch
     from torchvision.utils import make_grid, save_image
 
-    inputs, recons, overlays = _rows(detector, X, vmax)
+    inputs, recons, overlays, _ = _rows(detector, X, vmax)
     masks = _masks_for(masks, inputs)
     rgb = [np.repeat(a, 3, axis=1) if a.shape[1] == 1 else a for a in (inputs, recons)]
     tiles = np.concatenate([*rgb, overlays])
@@ -272,8 +427,10 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
 def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, masks=None):
     """Figure of inputs, reconstructions and anomaly-map overlays, one column per image.
 
-    With ``masks``, the outline of each ground-truth defect is drawn over
-    its anomaly map (a magenta contour between the pixels).
+    The anomaly maps (``|x - reconstruction|`` as a share of the training
+    range) share one colour scale, explained by a colour bar beside their
+    row. With ``masks``, the outline of each ground-truth defect is drawn
+    over its anomaly map (a magenta contour between the pixels).
 
     Parameters
     ----------
@@ -302,17 +459,17 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, m
     >>> X = np.random.default_rng(0).random((32, 1, 8, 8))
     >>> detector = GANomalyDetector(n_epochs=1, n_filters=8, random_state=0).fit(X)
     >>> fig = plot_reconstructions(detector, X[:3])
-    >>> len(fig.axes)
-    9
+    >>> len(fig.axes)  # 3 rows of 3 images, and the colour bar
+    10
     """
     from matplotlib.figure import Figure
 
-    inputs, recons, overlays = _rows(detector, X, vmax)
+    inputs, recons, overlays, vmax = _rows(detector, X, vmax)
     masks = _masks_for(masks, inputs)
     n = len(inputs)
     if titles is None:
         titles = [f"{s:.3g}" for s in -detector.score_samples(_images_of(detector, X))]
-    fig = Figure(figsize=figsize or (1.3 * n + 0.9, 4.2), layout="constrained")
+    fig = Figure(figsize=figsize or (max(1.3 * n + 0.9, 3.0), 5.0), layout="constrained")
     axes = fig.subplots(3, n, squeeze=False)
     for row, (label, images) in enumerate(
         (("input", inputs), ("reconstruction", recons), ("anomaly map", overlays))
@@ -331,6 +488,8 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, m
             if row == 2 and masks is not None and masks[col].any():
                 ax.contour(masks[col], levels=[0.5], colors=[MASK_COLOUR], linewidths=1.0)
         axes[row, 0].set_ylabel(label, fontsize=8)
+    bar = _add_colour_bar(fig, axes[2], vmax, _RANGE_MAP_LABEL)
+    bar.ax.xaxis.label.set_fontsize(8)
     return fig
 
 

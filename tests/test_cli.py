@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import errno
 import hashlib
 import json
 import os
@@ -30,7 +32,15 @@ from skanomaly.metrics import aupro, pixel_roc_auc
 from skanomaly.persistence import read_metadata
 from skanomaly.plot import MASK_COLOUR
 
-from .conftest import TINY_CLI, fails_with_one_line, rewrite_model_file, train_with_cli, write_png
+from .conftest import (
+    TINY_CLI,
+    _demo_params,
+    _detector_from_args,
+    fails_with_one_line,
+    rewrite_model_file,
+    train_with_cli,
+    write_png,
+)
 
 
 def _blobs(rng, n, bright):
@@ -198,13 +208,106 @@ def test_error_missing_model_file(data_dir, tmp_path, capsys):
     fails_with_one_line(capsys, argv, "model file .* does not exist")
 
 
-def test_error_image_size_mismatch(model_file, tmp_path, capsys):
-    folder = tmp_path / "big"
+def _png_folder(folder, size, n=2):
     folder.mkdir()
-    for i in range(2):
-        Image.new("L", (16, 16), 50 * i).save(folder / f"{i}.png")
-    argv = ["score", str(model_file), str(folder), "--output", str(tmp_path / "r")]
-    fails_with_one_line(capsys, argv, r"image size mismatch: .* 16x16 .* 8x8")
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_score_resizes_images_to_the_model_size_and_says_so(model_file, tmp_path, capsys):
+    folder = _png_folder(tmp_path / "big", (16, 12))
+    report = tmp_path / "r"
+    assert main(["score", str(model_file), str(folder), "--output", str(report), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: resized 2 of 2 images (e.g. 16x12) to the model's 8x8, changing their aspect "
+        "ratio, as a model scores images of its own size only"
+    ]
+    resized = load_image_folder(folder, image_size=8)
+    expected = -skanomaly.load(model_file).score_samples(resized.images)
+    scores = [float(r["anomaly_score"]) for r in _scores_csv(report)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+
+
+def test_score_at_the_model_size_resizes_nothing(model_file, data_dir, tmp_path, capsys):
+    report = tmp_path / "r"
+    argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--quiet"]
+    assert main(argv) == 0
+    assert "note:" not in capsys.readouterr().err
+    images = load_image_folder(data_dir / "test").images  # not resized
+    expected = -skanomaly.load(model_file).score_samples(images)
+    assert [r["anomaly_score"] for r in _scores_csv(report)] == [f"{v:.6g}" for v in expected]
+
+
+def _options(command=None):
+    """The option strings of the command line, or of one subcommand."""
+    from skanomaly.cli import build_parser
+
+    parser = build_parser()
+    if command is not None:
+        (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = subparsers.choices[command]
+    return set(parser._option_string_actions)
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def test_every_flag_named_in_the_command_source_exists():
+    import ast
+
+    import skanomaly.cli
+    from skanomaly.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = _options().union(*(_options(name) for name in subparsers.choices))
+    tree = ast.parse(Path(skanomaly.cli.__file__).read_text())
+    texts = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    named = {flag for text in texts for flag in FLAG.findall(text)}
+    assert named and named <= known, named - known
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["other size", "swapped", "device", "top-k", "threshold", "missing model", "tabular model"],
+)
+def test_what_score_prints_names_only_its_own_options(
+    case, model_file, data_dir, tmp_path, capsys
+):
+    # Every hint must be usable as it stands: an option of the command that printed it.
+    report = str(tmp_path / "r")
+    argv = ["score", str(model_file), str(data_dir), "--output", report, "--quiet"]
+    if case == "other size":
+        argv[2] = str(_png_folder(tmp_path / "big", (40, 40)))
+    elif case == "swapped":
+        argv[1:3] = argv[2:0:-1]
+    elif case == "device":
+        argv += ["--device", "nonsense"]
+    elif case == "top-k":
+        argv += ["--top-k", "0"]
+    elif case == "threshold":
+        argv += ["--threshold", "q2"]
+    elif case == "missing model":
+        argv[1] = str(tmp_path / "none.skan")
+    else:
+        path = tmp_path / "tabular.skan"
+        rng = np.random.default_rng(0)
+        skanomaly.save(DETECTORS["ganomaly"](n_epochs=1).fit(rng.normal(size=(20, 3))), path)
+        argv[1] = str(path)
+    try:
+        main(argv)
+    except SystemExit:  # argparse's own errors
+        pass
+    out, err = capsys.readouterr()
+    assert set(FLAG.findall(out + err)) <= _options("score"), err
 
 
 def test_error_mixed_sizes(tmp_path, capsys):
@@ -294,13 +397,16 @@ def test_score_maps_writes_one_heat_map_per_image(mvtec_model, mvtec_dir, tmp_pa
     report = tmp_path / "report"
     argv = ["score", str(mvtec_model), str(mvtec_dir), "--output", str(report), "--maps"]
     assert main([*argv, "--quiet"]) == 0
-    test_images = sorted(p.relative_to(mvtec_dir / "test") for p in mvtec_dir.glob("test/*/*"))
-    written = sorted(p.relative_to(report / "maps") for p in (report / "maps").rglob("*.png"))
+    # maps/<path under test/>.png: the input's whole name, its suffix included
+    test_images = sorted(
+        f"{p.relative_to(mvtec_dir / 'test')}.png" for p in mvtec_dir.glob("test/*/*")
+    )
+    written = sorted(str(p.relative_to(report / "maps")) for p in (report / "maps").rglob("*.png"))
     assert written == test_images
     data = load_image_folder(mvtec_dir / "test", return_masks=True)
     for path, mask in zip(data.paths, data.masks, strict=True):
         relative = Path(path).relative_to(mvtec_dir / "test")
-        with Image.open(report / "maps" / relative) as image:
+        with Image.open(report / "maps" / f"{relative}.png") as image:
             assert image.size == (64, 64)  # 8x8 enlarged
             picture = np.asarray(image.convert("RGB"))
         outlined = np.all(picture == np.round(np.multiply(MASK_COLOUR, 255)), axis=-1)
@@ -637,3 +743,310 @@ def test_huge_image_is_one_line_even_with_image_size(tmp_path, capsys):
     fails_with_one_line(
         capsys, argv, "big.png is larger than skanomaly reads .* downscale it first"
     )
+
+
+# ----------------------------------------------------------------------
+# score: what the threshold does on labelled images
+# ----------------------------------------------------------------------
+def test_score_reports_precision_recall_f1_at_the_threshold(
+    model_file, data_dir, tmp_path, capsys
+):
+    from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+
+    report = tmp_path / "r"
+    base = ["score", str(model_file), str(data_dir), "--output", str(report), "--quiet"]
+    assert main([*base, "--threshold", "q0.5"]) == 0
+    median = float(np.median([float(r["anomaly_score"]) for r in _scores_csv(report)]))
+    for threshold in ("q0.5", repr(median)):
+        assert main([*base, "--threshold", threshold]) == 0
+        out = capsys.readouterr().out
+        rows = _scores_csv(report)
+        y = [int(r["true_anomaly"]) for r in rows]
+        flagged = [int(r["predicted_anomaly"]) for r in rows]
+        at = json.loads((report / "metrics.json").read_text())["image"]["at_threshold"]
+        tn, fp, fn, tp = confusion_matrix(y, flagged).ravel()
+        assert (at["true_positives"], at["false_positives"]) == (tp, fp)
+        assert (at["false_negatives"], at["true_negatives"]) == (fn, tn)
+        for key, metric in (("precision", precision_score), ("recall", recall_score),
+                            ("f1", f1_score)):  # fmt: skip
+            expected = metric(y, flagged, zero_division=np.nan)
+            assert at[key] == (None if np.isnan(expected) else pytest.approx(expected)), key
+        printed = re.search(r"At the threshold: precision (\S+)\s+recall (\S+)\s+F1 (\S+)", out)
+        assert float(printed.group(2)) == pytest.approx(at["recall"], abs=1e-4)
+        assert f"true positives {tp}, false positives {fp}" in out
+    assert 0 < at["true_positives"] + at["false_positives"] < len(rows)  # half flagged
+
+
+def test_threshold_metrics_with_one_class_and_nothing_flagged(
+    model_file, data_dir, tmp_path, capsys
+):
+    report = tmp_path / "r"
+    folder = tmp_path / "only_good"
+    shutil.copytree(data_dir / "test" / "0.normal", folder / "good")
+    argv = ["score", str(model_file), str(folder), "--output", str(report), "--threshold", "1e9"]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    image = json.loads((report / "metrics.json").read_text())["image"]
+    assert image["roc_auc"] is None and image["n_anomalous"] == 0
+    at = image["at_threshold"]
+    assert at["precision"] is None and at["recall"] is None and at["f1"] is None  # undefined
+    assert at["true_negatives"] == 6 and at["false_positives"] == 0
+    assert "precision n/a" in out
+
+
+# ----------------------------------------------------------------------
+# Defaults: the command trains as Python does, the demo says what it changes
+# ----------------------------------------------------------------------
+def _option_help(command, flag):
+    """The help text of one option of a subcommand, on one line."""
+    from skanomaly.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    action = subparsers.choices[command]._option_string_actions[flag]
+    return " ".join((action.help or "").split())
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_train_uses_the_python_defaults(name):
+    from skanomaly.cli import build_parser
+
+    args = build_parser().parse_args(["train", "data", "--detector", name, "--output", "m"])
+    params = _detector_from_args(args).get_params()
+    defaults = DETECTORS[name]().get_params()
+    differ = {key for key in params if params[key] != defaults[key]}
+    # Only the seed (so that runs repeat, as --help says) and the progress bar.
+    assert differ == {"random_state", "verbose"}
+    assert params["n_epochs"] == "auto"
+    assert "default: 0" in _option_help("train", "--seed")
+
+
+def test_demo_help_states_every_setting_it_changes():
+    from skanomaly.cli import PARAMETER_FLAGS, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["demo"])
+    params = _demo_params(args)
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    description = " ".join(subparsers.choices["demo"].description.split())
+    for name in sorted(DETECTORS):
+        defaults = DETECTORS[name]().get_params()
+        for key, value in params.items():
+            if key == "verbose" or value == defaults[key]:
+                continue
+            flag = PARAMETER_FLAGS[key]
+            assert f"default: {value}" in _option_help("demo", flag), (key, value)
+            if key != "random_state":
+                assert f"{flag} {value}" in description, (key, value)
+
+
+# ----------------------------------------------------------------------
+# --help answers at once: nothing heavy is imported for it
+# ----------------------------------------------------------------------
+HEAVY_MODULES = ("torch", "torchvision", "sklearn", "scipy", "matplotlib", "pyod", "PIL")
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["train"], ["score"], ["export"]])
+def test_help_imports_no_heavy_module(command):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skanomaly", *command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+    )
+    assert result.returncode == 0 and "usage: skanomaly" in result.stdout
+    # -X importtime lists every module imported, one per line: "import time: ... | name".
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    heavy = {name for name in imported if name.split(".")[0] in HEAVY_MODULES}
+    assert not heavy, sorted(heavy)[:10]
+
+
+def test_importing_the_package_and_the_command_imports_no_torch():
+    code = (
+        "import sys, skanomaly, skanomaly.cli; skanomaly.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert result.stdout.strip() == "[]"
+    # ... and the names still resolve, on first use.
+    assert skanomaly.GANomalyDetector.__module__ == "skanomaly.detectors.ganomaly"
+    assert set(dir(skanomaly)) >= set(skanomaly.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        skanomaly.nope  # noqa: B018
+
+
+# ----------------------------------------------------------------------
+# One clear line for swapped arguments and damaged model files
+# ----------------------------------------------------------------------
+def test_swapped_score_arguments_say_so(model_file, data_dir, tmp_path, capsys):
+    argv = ["score", str(data_dir), str(model_file), "--output", str(tmp_path / "r")]
+    fails_with_one_line(
+        capsys,
+        argv,
+        r"MODEL .* is a folder and DATA_DIR .*model\.skan a file: the arguments look swapped",
+    )
+    argv = ["score", str(data_dir), str(data_dir), "--output", str(tmp_path / "r")]
+    fails_with_one_line(capsys, argv, r"MODEL .* is a folder, not a model file")
+
+
+@pytest.mark.parametrize("size", [0, 100, 1085, 4000])
+def test_damaged_model_file_is_named_once(size, model_file, data_dir, tmp_path, capsys):
+    cut = tmp_path / "cut.skan"
+    cut.write_bytes(model_file.read_bytes()[:size])
+    argv = ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")]
+    fails_with_one_line(capsys, argv, "skanomaly model file")
+    capsys.readouterr()
+    main(argv)
+    err = capsys.readouterr().err
+    assert err.count(str(cut)) == 1 and err.count("skanomaly model file") == 1, err
+
+
+# ----------------------------------------------------------------------
+# Report files: whole, one run at a time, unique map names, the user's umask
+# ----------------------------------------------------------------------
+@pytest.mark.skipif(os.name == "nt", reason="the folder lock is flock on POSIX")
+def test_a_busy_report_folder_is_refused(model_file, data_dir, tmp_path, capsys):
+    import fcntl
+
+    report = tmp_path / "report"
+    report.mkdir()
+    argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--quiet"]
+    holder = os.open(report, os.O_RDONLY)  # as another score run holds it
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        out = fails_with_one_line(capsys, argv, "in use by another skanomaly score run")
+    finally:
+        os.close(holder)
+    assert "Scored" not in out and not list(report.iterdir())
+    assert main(argv) == 0  # free again
+
+
+def test_two_score_runs_into_one_folder_do_not_mix(model_file, data_dir, tmp_path):
+    # Started together, each either writes a whole report of its own or is refused.
+    report = tmp_path / "report"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "skanomaly",
+                "score",
+                str(model_file),
+                str(data_dir),
+                "--output",
+                str(report),
+                "--quiet",
+                "--top-k",
+                str(k),
+                "--device",
+                "cpu",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for k in (2, 3)
+    ]
+    results = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    assert all(code == 0 or "in use" in err for code, _, err in results), results
+    record = json.loads((report / "run.json").read_text())
+    assert record["metrics"] == json.loads((report / "metrics.json").read_text())
+    assert all((report / name).exists() for name in record["files"])
+    assert len(_scores_csv(report)) == record["metrics"]["n_images"]
+
+
+def test_a_failed_write_leaves_no_half_written_report(
+    model_file, data_dir, tmp_path, capsys, monkeypatch
+):
+    report = tmp_path / "report"
+    argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--quiet"]
+    assert main(argv) == 0
+    before = (report / "metrics.json").read_bytes()
+
+    def dump_then_fail(value, handle, **kwargs):  # a disk that fills up half-way
+        handle.write(json.dumps(value)[:20])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", dump_then_fail)
+    capsys.readouterr()
+    fails_with_one_line(capsys, argv, "No space left on device")
+    assert (report / "metrics.json").read_bytes() == before  # the earlier run's, whole
+    json.loads(before)
+    # No run.json: the folder does not claim to hold one run's report.
+    assert not (report / "run.json").exists()
+    assert not [p for p in report.iterdir() if p.name.startswith(".")]
+
+
+def test_maps_are_unique_per_input_file(model_file, tmp_path, capsys):
+    folder = tmp_path / "same_stem"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / "x.png")
+    Image.fromarray(np.full((8, 8), 255, dtype=np.uint8)).save(folder / "x.jpg", quality=95)
+    report = tmp_path / "r"
+    argv = ["score", str(model_file), str(folder), "--output", str(report), "--maps"]
+    assert main([*argv, "--quiet"]) == 0
+    maps = sorted(p.name for p in (report / "maps").iterdir())
+    assert maps == ["x.jpg.png", "x.png.png"]
+    pictures = [np.asarray(Image.open(report / "maps" / name)) for name in maps]
+    assert not np.array_equal(*pictures)
+    with Image.open(report / "maps_colour_scale.png") as scale:
+        assert scale.width > scale.height > 50
+
+
+def _modes(folder):
+    return {
+        str(path.relative_to(folder)): path.stat().st_mode & 0o777
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_written_follows_the_umask(umask, mvtec_dir, tmp_path, capsys):
+    old = os.umask(umask)
+    try:
+        model = tmp_path / "models" / "m.skan"
+        assert main(_train_argv(mvtec_dir, model)) == 0
+        report = tmp_path / "report"
+        argv = ["score", str(model), str(mvtec_dir), "--output", str(report), "--maps"]
+        assert main([*argv, "--quiet"]) == 0
+        demo = tmp_path / "demo"
+        assert main(["demo", "--output", str(demo), "--epochs", "1", "--n-filters", "4",
+                     "--detectors", "ganomaly", "--quiet"]) == 0  # fmt: skip
+    finally:
+        os.umask(old)
+    modes = {**_modes(tmp_path / "models"), **_modes(report), **_modes(demo)}
+    files = {name: mode for name, mode in modes.items() if "." in Path(name).name}
+    assert len(files) > 20 and "scores.csv" in files
+    assert set(files.values()) == {0o666 & ~umask}, files
+    folders = {name: mode for name, mode in modes.items() if name not in files}
+    assert set(folders.values()) == {0o777 & ~umask}, folders
+
+
+# ----------------------------------------------------------------------
+# Output folders inside a clone are ignored by git
+# ----------------------------------------------------------------------
+def test_default_output_folders_are_ignored_by_git():
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    from skanomaly.cli import build_parser
+
+    demo = build_parser().parse_args(["demo"]).output
+    paths = [
+        f"{demo}/demo_ganomaly.png",  # skanomaly demo, run in the clone
+        "image_folder_example/most_anomalous.png",  # python examples/image_folder.py
+        "examples/image_folder_example/data/train/0.normal/00000.png",
+        "defect_masks_example/maps/000.png",
+        "examples/defect_masks_example/most_anomalous.png",
+    ]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], cwd=repo, capture_output=True, text=True
+    )
+    assert sorted(result.stdout.split()) == sorted(paths)

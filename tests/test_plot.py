@@ -11,6 +11,8 @@ from skanomaly.plot import (
     MASK_COLOUR,
     anomaly_heatmaps,
     anomaly_overlay,
+    colour_scale_figure,
+    heatmap_pictures,
     plot_history,
     plot_reconstructions,
     plot_score_histogram,
@@ -67,7 +69,7 @@ def test_reconstruction_grid_default_upscale(image_detector):
 def test_plot_reconstructions(image_detector, tmp_path):
     detector, X = image_detector
     fig = plot_reconstructions(detector, X[:4], titles=list("abcd"))
-    assert len(fig.axes) == 12
+    assert len(fig.axes) == 13  # 3 rows of 4, and the colour bar
     assert [ax.get_title() for ax in fig.axes[:4]] == list("abcd")
     assert fig.axes[4].get_ylabel() == "reconstruction"
     fig.savefig(tmp_path / "fig.png")
@@ -112,7 +114,7 @@ def test_heatmaps_outline_the_mask_edge_only():
     maps = np.zeros((2, 8, 8))
     masks = np.zeros((2, 8, 8), dtype=bool)
     masks[0, 2:5, 3:7] = True  # a 3x4 defect in the first image only
-    pictures = anomaly_heatmaps(images, maps, masks, upscale=3)
+    pictures = heatmap_pictures(images, maps, masks, upscale=3)
     assert pictures.shape == (2, 3, 24, 24)
     outline = _is_outline(pictures)
     assert not outline[1].any()  # no mask, no outline
@@ -121,11 +123,11 @@ def test_heatmaps_outline_the_mask_edge_only():
     assert outline[0, 6, 9:21].all() and outline[0, 6:15, 9].all()  # its top and left edges
     assert not outline[0, 7:14, 10:20].any()  # the inside stays visible
     # Without masks: the plain overlay, enlarged.
-    plain = anomaly_heatmaps(images, maps, upscale=1)
+    plain = heatmap_pictures(images, maps, upscale=1)
     np.testing.assert_allclose(plain, anomaly_overlay(images, maps))
-    assert anomaly_heatmaps(images, maps).shape[-1] == 64  # at least 64 pixels high
+    assert heatmap_pictures(images, maps).shape[-1] == 64  # at least 64 pixels high
     with pytest.raises(ValueError, match="masks must be"):
-        anomaly_heatmaps(images, maps, masks[:, :4])
+        heatmap_pictures(images, maps, masks[:, :4])
 
 
 def test_pictures_of_a_detector_show_mask_outlines(image_detector):
@@ -137,8 +139,8 @@ def test_pictures_of_a_detector_show_mask_outlines(image_detector):
     assert outline.sum() == 12  # the 4x4 edge of the enlarged 2x2 defect
     assert not _is_outline(reconstruction_grid(detector, X[:3], upscale=2)[None]).any()
     fig = plot_reconstructions(detector, X[:3], masks=masks)
-    # One contour, on the anomaly-map row of the second column.
-    contoured = [i for i, ax in enumerate(fig.axes) if ax.collections]
+    # One contour, on the anomaly-map row of the second column (the colour bar is last).
+    contoured = [i for i, ax in enumerate(fig.axes[:-1]) if ax.collections]
     assert contoured == [2 * 3 + 1]
 
 
@@ -154,7 +156,7 @@ def test_pictures_refuse_images_of_the_wrong_size(image_detector, shape):
 def test_pictures_take_every_layout_of_the_right_size(image_detector):
     detector, X = image_detector
     for images in (X[:2], X[:2, 0], X[:2].reshape(2, -1)):
-        assert len(plot_reconstructions(detector, images).axes) == 6
+        assert len(plot_reconstructions(detector, images).axes) == 7
 
 
 def test_score_histogram_refuses_labels_it_would_drop():
@@ -165,3 +167,61 @@ def test_score_histogram_refuses_labels_it_would_drop():
     fig = plot_score_histogram([0.1, 0.2, 0.9], np.array([1, 1, -1]) == -1)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["normal (2)", "anomaly (1)"]
+
+
+# ----------------------------------------------------------------------
+# Heat-map figures: a colour bar that says which way is anomalous
+# ----------------------------------------------------------------------
+def _colour_bars(fig):
+    """The colour bars of a figure: axes that matplotlib made for a colorbar."""
+    return [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+
+
+def _says_higher_is_anomalous(bar_ax):
+    label = bar_ax.get_ylabel() or bar_ax.get_xlabel()
+    return "higher = more anomalous" in label
+
+
+def test_anomaly_heatmaps_is_a_figure_with_a_colour_bar():
+    from matplotlib.figure import Figure
+
+    images = np.full((5, 1, 8, 8), 0.5)
+    maps = np.zeros((5, 8, 8))
+    maps[2, 3:5, 3:5] = 4.0
+    masks = np.zeros((5, 8, 8), dtype=bool)
+    masks[2, 3:5, 3:5] = True
+    fig = anomaly_heatmaps(images, maps, masks, titles=list("abcde"), n_cols=3, vmax=2.0)
+    assert isinstance(fig, Figure)
+    (bar,) = _colour_bars(fig)
+    assert _says_higher_is_anomalous(bar)
+    assert bar._colorbar.norm.vmin == 0 and bar._colorbar.norm.vmax == 2.0
+    panels = [ax for ax in fig.axes if ax is not bar and ax.images]
+    assert [ax.get_title() for ax in panels] == list("abcde")  # 2 rows of 3, one left empty
+    # The panels show the overlay; the defect's outline is drawn on its panel only.
+    np.testing.assert_allclose(
+        panels[2].images[0].get_array(),
+        np.moveaxis(anomaly_overlay(images, maps, vmax=2.0)[2], 0, -1),
+    )
+    assert [i for i, ax in enumerate(panels) if ax.collections] == [2]
+    fig.savefig(__import__("io").BytesIO(), format="png")  # it draws
+
+
+def test_every_heat_map_figure_says_which_way_is_anomalous(image_detector):
+    detector, X = image_detector
+    figures = {
+        "anomaly_heatmaps": anomaly_heatmaps(X[:2] / 16, detector.anomaly_map(X[:2])),
+        "plot_reconstructions": plot_reconstructions(detector, X[:2]),
+        "colour_scale_figure": colour_scale_figure(0.3),
+    }
+    for name, fig in figures.items():
+        bars = _colour_bars(fig)
+        assert len(bars) == 1, name
+        assert _says_higher_is_anomalous(bars[0]), name
+
+
+def test_plot_reconstructions_colour_bar_matches_the_overlays(image_detector):
+    detector, X = image_detector
+    fig = plot_reconstructions(detector, X[:3], vmax=0.25)
+    (bar,) = _colour_bars(fig)
+    assert bar._colorbar.norm.vmax == 0.25
+    assert bar._colorbar.cmap.name == "jet"
