@@ -27,11 +27,12 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from one_class import parse_params
 from protocols import ADBENCH_SETS, IMAGE_SETS, PROFILES, TABULAR_SETS
 from report import markdown_report, plot_results, read_csv, write_csv
 from runner import row_key, run_benchmark
@@ -99,6 +100,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "nothing from more, and spin-waiting threads slow everyone on a shared CPU)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a skanomaly parameter for the tabular part, over the profile's "
+        "(e.g. --set robust_training=false --set n_estimators=1); values read as JSON",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep the successful fits already in OUTPUT/results.csv and run only the others",
@@ -128,6 +137,8 @@ def _main(args, argv) -> int:
         "quick" if args.quick else ("full-gpu" if device.startswith("cuda") else "full")
     )
     profile = PROFILES[name]
+    if args.set:
+        profile = replace(profile, ours_tabular={**profile.ours_tabular, **parse_params(args.set)})
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     csv_path, runs_path, log_path = out / "results.csv", out / "runs.json", out / "log.txt"
