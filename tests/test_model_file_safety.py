@@ -1,0 +1,425 @@
+"""Model files from anyone: crafted files are refused cheaply, and loading is bounded.
+
+Each class of crafted file that used to make ``skanomaly.load`` allocate
+gigabytes or run a file-sized computation has a test here; the files are
+loaded in a child process under an address-space limit, whose peak memory
+per file is measured (``VmHWM`` reset before each load), so a regression
+fails the test instead of swapping the machine.  The last tests check the
+documented memory bound and fuzz the loader with mutated files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import skanomaly
+from skanomaly import AnoGANDetector, GANomalyDetector
+from skanomaly.exceptions import ModelFileError
+
+from .conftest import fast, rewrite_model_file
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 2**20
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="measures memory through /proc (Linux)"
+)
+
+# Loads each file given on the command line (after the budget and a warm-up
+# file), one after the other, and prints
+# a JSON list of {"outcome": "loaded" or the error, "peak_mib", "seconds"}:
+# the peak is the growth of the resident set during that load alone.
+_MEASURE = textwrap.dedent(
+    """
+    import ctypes, gc, json, resource, sys, time
+    import torch, skanomaly
+
+    torch.set_num_threads(1)
+
+    def status(key):
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+
+    budget = int(sys.argv[1]) * 2**20
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (status("VmSize") + budget, hard))
+    libc = ctypes.CDLL("libc.so.6")
+    if sys.argv[2] != "-":
+        skanomaly.load(sys.argv[2])  # first-use costs of torch's kernels, not measured
+    results = []
+    for path in sys.argv[3:]:
+        gc.collect()
+        libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets VmHWM, the peak resident set
+        before, start = status("VmRSS"), time.perf_counter()
+        try:
+            detector = skanomaly.load(path)
+            outcome = "loaded"
+        except ValueError as exc:
+            outcome = str(exc)
+        seconds = time.perf_counter() - start
+        results.append(
+            {"outcome": outcome, "peak_mib": (status("VmHWM") - before) / 2**20,
+             "seconds": seconds}
+        )
+        detector = None
+    print(json.dumps(results))
+    """
+)
+
+
+def load_in_child(*paths, budget_mib=1024, warm_up=None):
+    """Load ``paths`` in one fresh process limited to ``budget_mib`` more address space.
+
+    ``warm_up``, a model file, is loaded first, unmeasured.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # Large blocks straight from mmap and back: the resident set follows the
+    # allocations, so each file's peak is its own.
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(budget_mib), str(warm_up or "-"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def assert_refused_cheaply(result, match, peak_mib=16):
+    """Refused for the stated reason (not for running out of memory), in little memory."""
+    import re
+
+    outcome = result["outcome"]
+    assert re.search(match, outcome), outcome
+    assert not re.search("MemoryError|allocate|out of memory", outcome), outcome
+    assert "\n" not in outcome
+    assert result["peak_mib"] < peak_mib, result
+
+
+# ----------------------------------------------------------------------
+# Building crafted files.
+# ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tabular_file(tmp_path_factory, blobs):
+    """A small tabular GANomaly model file."""
+    path = tmp_path_factory.mktemp("model") / "model.skan"
+    skanomaly.save(fast(GANomalyDetector, hidden_dims=(16, 8), latent_dim=3).fit(blobs[0]), path)
+    return path
+
+
+def members_of(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def directory_entries(data: bytes) -> dict[str, int]:
+    """Where each member's directory entry starts in zip ``data`` (no ZIP64), by name."""
+    size, offset = struct.unpack("<2L", data[-10:-2])
+    entries, position = {}, offset
+    while position < offset + size:
+        lengths = struct.unpack("<3H", data[position + 28 : position + 34])
+        entries[data[position + 46 : position + 46 + lengths[0]].decode()] = position
+        position += 46 + sum(lengths)
+    return entries
+
+
+def declare_size(data: bytes, name: str, size: int) -> bytes:
+    """``data``, a zip, with member ``name``'s uncompressed size set to ``size`` (both headers)."""
+    data = bytearray(data)
+    entry = directory_entries(bytes(data))[name]
+    (local,) = struct.unpack("<L", data[entry + 42 : entry + 46])
+    data[local + 22 : local + 26] = data[entry + 24 : entry + 28] = struct.pack("<L", size)
+    return bytes(data)
+
+
+def write_members(path, members, methods=None):
+    """A zip of ``members`` (name -> bytes), each compressed as ``methods[name]`` says."""
+    methods = methods or {}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, compress_type=methods.get(name, zipfile.ZIP_STORED))
+    return path
+
+
+def many_entries(n_entries):
+    """A zip of ``n_entries`` empty members named ``x`` (ZIP64 end records beyond 65,535)."""
+    local = b"PK\x03\x04" + struct.pack("<5H3L2H", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"x"
+    entry = struct.Struct("<4s6H3L5H2L")
+    directory = b"".join(
+        entry.pack(b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, len(local) * i)
+        + b"x"
+        for i in range(n_entries)
+    )
+    offset, size = len(local) * n_entries, len(directory)
+    end = b""
+    if n_entries > 0xFFFF:
+        record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n_entries, n_entries,
+                             size, offset)  # fmt: skip
+        end = record + struct.pack("<4sLQL", b"PK\x06\x07", 0, offset + size, 1)
+    count = min(n_entries, 0xFFFF)
+    end += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, offset, 0)
+    return local * n_entries + directory + end
+
+
+# ----------------------------------------------------------------------
+# 1. Compression methods whose reads zipfile does not bound.
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_other_compressions_are_refused_before_reading(method, tabular_file, tmp_path):
+    contents = members_of(tabular_file)
+    bomb = bytes(128 * MIB)
+    # The outer weights.pt, and a member inside arrays.npz, each a 128 MiB
+    # bomb that declares 100 bytes (so the size caps let it through).
+    outer = tmp_path / "outer.skan"
+    write_members(outer, dict(contents, **{"weights.pt": bomb}), {"weights.pt": method})
+    outer.write_bytes(declare_size(outer.read_bytes(), "weights.pt", 100))
+    npz = io.BytesIO()
+    write_members(npz, {"array_0.npy": bomb}, {"array_0.npy": method})
+    inner = rewrite_model_file(
+        tabular_file,
+        tmp_path / "inner.skan",
+        members={"arrays.npz": declare_size(npz.getvalue(), "array_0.npy", 100)},
+    )
+    assert outer.stat().st_size < MIB and inner.stat().st_size < MIB
+    name = {zipfile.ZIP_BZIP2: "BZIP2", zipfile.ZIP_LZMA: "LZMA"}[method]
+    first, second = load_in_child(outer, inner)
+    assert_refused_cheaply(
+        first, f"its zip archive has member 'weights.pt' compressed with {name}"
+    )
+    assert_refused_cheaply(second, f"arrays.npz has member 'array_0.npy' compressed with {name}")
+
+
+def test_only_the_members_save_writes(tabular_file, tmp_path):
+    contents = members_of(tabular_file)
+    cases = {
+        "extra member": dict(contents, **{"notes.txt": b"hello"}),
+        "renamed": {("weights.bin" if k == "weights.pt" else k): v for k, v in contents.items()},
+    }
+    for what, members in cases.items():
+        path = write_members(tmp_path / "m.skan", members)
+        with pytest.raises(ModelFileError, match="its zip archive has") as info:
+            skanomaly.load(path)
+        assert "\n" not in str(info.value), what
+    # Encrypted members are refused by their flag, before any password is asked for.
+    data = bytearray(tabular_file.read_bytes())
+    entry = directory_entries(bytes(data))["arrays.npz"]
+    (local,) = struct.unpack("<L", data[entry + 42 : entry + 46])
+    data[local + 6] |= 1
+    data[entry + 8] |= 1
+    (tmp_path / "enc.skan").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="encrypted member 'arrays.npz'"):
+        skanomaly.load(tmp_path / "enc.skan")
+
+
+def test_members_that_share_their_bytes_are_refused(tabular_file, tmp_path):
+    # Two directory entries reading the same bytes (the overlapping-member zip bomb).
+    data = bytearray(tabular_file.read_bytes())
+    entries = directory_entries(bytes(data))
+    manifest = data[entries["manifest.json"] + 42 : entries["manifest.json"] + 46]
+    data[entries["arrays.npz"] + 42 : entries["arrays.npz"] + 46] = manifest
+    (tmp_path / "overlap.skan").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="its zip archive has overlapping members"):
+        skanomaly.load(tmp_path / "overlap.skan")
+
+
+# ----------------------------------------------------------------------
+# 4. Directories: refused from the end record, before they are parsed.
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("n_entries", [0xFFFF, 400_000])
+def test_huge_directories_are_refused_from_the_end_record(n_entries, tmp_path):
+    path = tmp_path / "entries.skan"
+    path.write_bytes(many_entries(n_entries))
+    with zipfile.ZipFile(path) as archive:  # a valid zip (ZIP64 beyond 65,535 entries)
+        assert len(archive.infolist()) == n_entries
+    (result,) = load_in_child(path)
+    assert_refused_cheaply(
+        result, f"its zip archive has {n_entries:,} entries; it may have at most 3"
+    )
+
+
+def test_zip64_end_records_are_checked_like_the_plain_one(tabular_file, tmp_path):
+    data = tabular_file.read_bytes()
+    end = data[-22:]
+    entries, size, offset = struct.unpack("<2xH2L2x", end[8:])
+    # The same archive with ZIP64 end records that announce 2**40 entries.
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 2**40, 2**40, size, offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(data) - 22, 1)
+    path = tmp_path / "zip64.skan"
+    path.write_bytes(data[:-22] + record + locator + end)
+    with pytest.raises(ModelFileError, match="has 1,099,511,627,776 entries"):
+        skanomaly.load(path)
+    # Honest ZIP64 records load; misplaced ones (which zipfile and torch's
+    # reader would each look for elsewhere) are refused.
+    record = record.replace(struct.pack("<2Q", 2**40, 2**40), struct.pack("<2Q", entries, entries))
+    path.write_bytes(data[:-22] + record + locator + end)
+    skanomaly.load(path)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1)
+    path.write_bytes(data[:-22] + record + locator + end)
+    with pytest.raises(ModelFileError, match="ZIP64 end record out of place"):
+        skanomaly.load(path)
+    # A comment or trailing bytes after the end record: not the layout save writes.
+    path.write_bytes(data + b"trailing")
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        skanomaly.load(path)
+
+
+# ----------------------------------------------------------------------
+# 2. Tensors: shapes, strides and storage checked before any value is read.
+# ----------------------------------------------------------------------
+def with_weights(path, new_path, change):
+    """The model file ``path`` with ``change(state)`` applied to its weights (digests fixed)."""
+    state = torch.load(io.BytesIO(members_of(path)["weights.pt"]), weights_only=True)
+    change(state)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return rewrite_model_file(path, new_path, members={"weights.pt": buffer.getvalue()})
+
+
+def first_weight(state):
+    """Name and tensor of the generator's first weight (a matrix, or a stack of them)."""
+    key = next(k for k, v in state["generator_"].items() if v.dim() >= 2)
+    return key, state["generator_"][key]
+
+
+def test_a_huge_zero_stride_tensor_is_refused_before_it_is_read(tabular_file, tmp_path):
+    # An expand()-ed tensor: 2**34 values over one stored number; any
+    # operation on it (a finiteness check) would allocate gigabytes.
+    def expand(state):
+        key, _ = first_weight(state)
+        state["generator_"][key] = torch.zeros(1).expand(2**17, 2**17)
+
+    path = with_weights(tabular_file, tmp_path / "expanded.skan", expand)
+    assert path.stat().st_size < MIB
+    (result,) = load_in_child(path)
+    assert_refused_cheaply(result, r"weights generator_\..* have shape \(131072, 131072\), not")
+
+
+@pytest.mark.parametrize(
+    "what, make, match",
+    [
+        ("zero strides", lambda t: torch.zeros(1).expand(*t.shape), "not stored densely"),
+        (
+            "strides that skip",
+            lambda t: torch.zeros(*t.shape[:-1], 2 * t.shape[-1])[..., ::2],
+            "densely",
+        ),
+        (
+            "a window on more storage",
+            lambda t: torch.zeros(t.numel() + 4096)[: t.numel()].view(t.shape),
+            "not stored densely",
+        ),  # fmt: skip
+        ("an offset", lambda t: torch.zeros(t.numel() + 1)[1:].view(t.shape), "densely"),
+        ("float64", lambda t: t.double(), "are torch.float64, not torch.float32"),
+        ("int32", lambda t: t.int(), "are torch.int32, not torch.float32"),
+        ("one value short", lambda t: t.flatten()[1:], "have shape"),
+    ],
+)
+def test_tensors_must_be_what_the_networks_hold(what, make, match, tabular_file, tmp_path):
+    def change(state):
+        key, tensor = first_weight(state)
+        state["generator_"][key] = make(tensor)
+
+    with pytest.raises(ModelFileError, match=match) as info:
+        skanomaly.load(with_weights(tabular_file, tmp_path / "m.skan", change))
+    assert "\n" not in str(info.value), what
+
+
+def test_missing_extra_and_permuted_tensors(tabular_file, tmp_path):
+    def drop(state):
+        state["generator_"].pop(first_weight(state)[0])
+
+    def add(state):
+        state["generator_"]["extra.weight"] = torch.zeros(3)
+
+    for change in (drop, add):
+        with pytest.raises(ModelFileError, match="is not the state_dict of the networks"):
+            skanomaly.load(with_weights(tabular_file, tmp_path / "m.skan", change))
+
+    # Channels-last weights (dense, in another axis order) are plain weights.
+    def channels_last(state):
+        for tensors in state.values():
+            for key, tensor in tensors.items():
+                if tensor.dim() == 4:
+                    tensors[key] = tensor.contiguous(memory_format=torch.channels_last)
+
+    image = tmp_path / "image.skan"
+    X = np.random.default_rng(0).random((16, 1, 8, 8))
+    detector = fast(GANomalyDetector, n_filters=4).fit(X)
+    skanomaly.save(detector, image)
+    restored = skanomaly.load(with_weights(image, tmp_path / "cl.skan", channels_last))
+    np.testing.assert_allclose(restored.score_samples(X), detector.score_samples(X), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------
+# 3. Load-time work: a fixed number of rows, whatever the file asks for.
+# ----------------------------------------------------------------------
+def with_start_codes(path, new_path, n_codes, **params):
+    """An AnoGAN model file with ``n_codes`` start codes (and ``params`` changed)."""
+    contents = members_of(path)
+    key = json.loads(contents["manifest.json"])["fitted"]["latent_candidates_"]["array"]
+    with np.load(io.BytesIO(contents["arrays.npz"])) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays[key] = np.random.default_rng(0).normal(size=(n_codes, arrays[key].shape[1]))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return rewrite_model_file(path, new_path, members={"arrays.npz": buffer.getvalue()},
+                              params=params)  # fmt: skip
+
+
+def test_load_scores_a_fixed_number_of_rows(fitted_image, tmp_path):
+    path = tmp_path / "anogan.skan"
+    skanomaly.save(fitted_image[AnoGANDetector], path)
+    crafted = with_start_codes(path, tmp_path / "codes.skan", 1024, latent_steps=10_000)
+    rows = []
+
+    def record(module, inputs):
+        if inputs and isinstance(inputs[0], torch.Tensor):
+            rows.append(len(inputs[0]))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        restored = skanomaly.load(crafted)
+    finally:
+        handle.remove()
+    assert len(restored.latent_candidates_) == 1024 and restored.latent_steps == 10_000
+    # Four probe rows, one at a time; one start code; five search steps.
+    assert max(rows) == 1
+    assert len(rows) < 4 * 2 * (2 + 5) * 40  # calls of every layer of both networks
+
+
+@pytest.fixture(scope="module")
+def anogan_64(tmp_path_factory):
+    """An AnoGAN model file for 64x64 images, and one with 1,024 start codes."""
+    folder = tmp_path_factory.mktemp("anogan")
+    X = np.random.default_rng(0).random((8, 1, 64, 64))
+    skanomaly.save(fast(AnoGANDetector, n_filters=2, n_epochs=1).fit(X), folder / "a.skan")
+    crafted = with_start_codes(folder / "a.skan", folder / "b.skan", 1024, latent_steps=10_000)
+    return folder / "a.skan", crafted
+
+
+def test_load_time_memory_does_not_grow_with_the_file_numbers(anogan_64):
+    path, crafted = anogan_64
+    plain, many_codes = load_in_child(path, crafted, warm_up=path)
+    assert plain["outcome"] == many_codes["outcome"] == "loaded"
+    # Was +156 MiB and 1.1 s for the 1,024 codes (scored on 16 padded rows).
+    assert many_codes["peak_mib"] < 16, many_codes
+    assert many_codes["peak_mib"] < plain["peak_mib"] + 8, (plain, many_codes)
