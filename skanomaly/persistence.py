@@ -358,6 +358,12 @@ _FINITE_CHUNK = 2**20
 # The load-time scoring check: AnoGAN's latent search from one start code,
 # for at most this many steps (whatever latent_steps the file asks for).
 _PROBE_SEARCH_STEPS = 5
+# Stored training scores are float32 network outputs: beyond this they are
+# not scores (and their quantiles would overflow to infinity).
+_MAX_STORED_SCORE = float(np.finfo(np.float32).max)
+# The metadata format of ``skanomaly train``'s model files, whose training
+# scores ``skanomaly score`` takes quantiles of.
+_COMMAND_FORMAT = "skanomaly-image-model"
 
 
 def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, digest: str | None) -> bytes:
@@ -751,7 +757,9 @@ def _guarded(function, path, *args):
 def read_metadata(path: str | os.PathLike) -> dict:
     """The ``metadata`` stored by :func:`save` (``{}`` when none was given).
 
-    Only the file's JSON manifest is read; nothing is unpickled.
+    Only the file's JSON manifest is read; nothing is unpickled.  The
+    metadata that ``skanomaly train`` writes is checked as well: its
+    training scores must be finite numbers.
 
     Parameters
     ----------
@@ -788,7 +796,28 @@ def _read_metadata(handle, path) -> dict:
         metadata = _read_manifest(archive).get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError("malformed skanomaly model file: 'metadata' is not a dict")
+    _check_command_metadata(metadata)
     return metadata
+
+
+def _check_command_metadata(metadata: dict) -> None:
+    """The training scores of a ``skanomaly train`` file: a non-empty list of finite scores.
+
+    ``skanomaly score`` takes quantiles of them for its thresholds; anything
+    else would end in a traceback or an infinite threshold.
+    """
+    if metadata.get("format") != _COMMAND_FORMAT or "training_anomaly_scores" not in metadata:
+        return
+    scores = metadata["training_anomaly_scores"]
+    if (
+        not isinstance(scores, list)
+        or not scores
+        or not all(type(v) in (int, float) and abs(v) <= _MAX_STORED_SCORE for v in scores)
+    ):
+        raise ModelFileError(
+            "malformed skanomaly model file: its training_anomaly_scores are not a non-empty "
+            "list of finite anomaly scores"
+        )
 
 
 def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetector:
@@ -1035,6 +1064,14 @@ def _check_fitted(fitted: dict) -> None:
             refuse("offset_", "is not a number")
         if not math.isfinite(offset):
             refuse("offset_", f"is {offset}: the model cannot flag anything")
+    scores = fitted.get("decision_scores_")
+    if scores is not None and (
+        not isinstance(scores, np.ndarray)
+        or scores.ndim != 1
+        or not len(scores)
+        or scores.dtype.kind != "f"
+    ):
+        refuse("decision_scores_", "is not a non-empty array of anomaly scores")
     if "latent_candidates_" in fitted:
         value = fitted["latent_candidates_"]
         if (

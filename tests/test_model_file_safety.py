@@ -26,9 +26,12 @@ import torch
 
 import skanomaly
 from skanomaly import AnoGANDetector, GANomalyDetector
+from skanomaly.cli import main
+from skanomaly.datasets import write_image_folder
 from skanomaly.exceptions import ModelFileError
+from skanomaly.persistence import read_metadata
 
-from .conftest import fast, rewrite_model_file
+from .conftest import fails_with_one_line, fast, rewrite_model_file, train_with_cli
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -423,3 +426,111 @@ def test_load_time_memory_does_not_grow_with_the_file_numbers(anogan_64):
     # Was +156 MiB and 1.1 s for the 1,024 codes (scored on 16 padded rows).
     assert many_codes["peak_mib"] < 16, many_codes
     assert many_codes["peak_mib"] < plain["peak_mib"] + 8, (plain, many_codes)
+
+
+# ----------------------------------------------------------------------
+# 5. Stored scores and thresholds: finite, or refused in one line.
+# ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    """A model file written by ``skanomaly train``, and its data folder."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(20, 8, 8), dtype=np.uint8)
+    data = write_image_folder(
+        tmp_path_factory.mktemp("cli") / "data", images[:12], images[12:], [0, 0, 0, 0, 1, 1, 1, 1]
+    )
+    return train_with_cli(data), data
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [],
+        ["0.5", "1"],
+        [-1.7e308, 1.7e308],
+        [1e39],
+        [True, False],
+        {"a": 1},
+        [{"float": "nan"}],
+        [[0.5]],
+        "0.5",
+    ],  # fmt: skip
+    ids=[
+        "empty",
+        "strings",
+        "huge",
+        "beyond-float32",
+        "bools",
+        "dict",
+        "tagged-nan",
+        "nested",
+        "string",
+    ],  # fmt: skip
+)
+def test_tampered_training_scores_are_refused_in_one_line(scores, cli_model, tmp_path, capsys):
+    path, data = cli_model
+    crafted = rewrite_model_file(
+        path, tmp_path / "t.skan", metadata={"training_anomaly_scores": scores}
+    )
+    with pytest.raises(ModelFileError, match="training_anomaly_scores are not") as info:
+        read_metadata(crafted)
+    assert "\n" not in str(info.value)
+    # Quantile thresholds are taken of these scores: a traceback or -inf before.
+    argv = ["score", str(crafted), str(data), "--output", str(tmp_path / "r"), "--quiet"]
+    fails_with_one_line(capsys, [*argv, "--contamination", "0.2"], "training_anomaly_scores")
+
+
+def test_valid_training_scores_still_set_quantile_thresholds(cli_model, tmp_path, capsys):
+    path, data = cli_model
+    crafted = rewrite_model_file(
+        path, tmp_path / "t.skan", metadata={"training_anomaly_scores": [1, 2.5, 3]}
+    )
+    assert read_metadata(crafted)["training_anomaly_scores"] == [1, 2.5, 3]
+    report = tmp_path / "r"
+    argv = ["score", str(crafted), str(data), "--output", str(report), "--quiet"]
+    assert main([*argv, "--threshold", "q0.5"]) == 0
+    assert json.loads((report / "metrics.json").read_text())["threshold"] == 2.5
+
+
+def with_array(path, new_path, attribute, value):
+    """The model file with fitted array ``attribute`` replaced by ``value`` (digests fixed)."""
+    contents = members_of(path)
+    key = json.loads(contents["manifest.json"])["fitted"][attribute]["array"]
+    with np.load(io.BytesIO(contents["arrays.npz"])) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays[key] = np.asarray(value)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return rewrite_model_file(path, new_path, members={"arrays.npz": buffer.getvalue()})
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"offset_": {"float": "nan"}}, "offset_ is nan"),
+        ({"offset_": {"float": "inf"}}, "offset_ is inf"),
+        ({"offset_": {"float": "-inf"}}, "offset_ is -inf"),
+        ({"offset_": []}, "offset_ is not a number"),
+        ({"offset_": None}, "offset_ is not a number"),
+    ],
+)
+def test_tampered_thresholds_are_refused(change, match, tabular_file, tmp_path):
+    with pytest.raises(ModelFileError, match=match) as info:
+        skanomaly.load(rewrite_model_file(tabular_file, tmp_path / "t.skan", fitted=change))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ([], "decision_scores_ is not a non-empty array"),
+        ([[0.5, 1.0]], "decision_scores_ is not a non-empty array"),
+        ([0.5, np.nan], "decision_scores_ holds NaN or infinite values"),
+        ([0.5, -np.inf], "decision_scores_ holds NaN or infinite values"),
+    ],
+)
+def test_tampered_training_scores_of_the_detector_are_refused(
+    value, match, tabular_file, tmp_path
+):
+    with pytest.raises(ModelFileError, match=match):
+        skanomaly.load(with_array(tabular_file, tmp_path / "t.skan", "decision_scores_", value))
