@@ -72,7 +72,12 @@ class ModelFileError(SkanomalyError, ValueError):
 
 
 class VersionMismatchWarning(SkanomalyWarning):
-    """A model file was written by other versions of skanomaly, torch, sklearn or numpy."""
+    """A model was saved by other versions of skanomaly, torch, sklearn or numpy.
+
+    Issued by :func:`skanomaly.load` for a model file, and on unpickling
+    (``pickle.loads``, ``joblib.load``) a detector whose pickle records other
+    versions, or none (pickles written before versions were recorded).
+    """
 
 
 class DeviceWarning(SkanomalyWarning):

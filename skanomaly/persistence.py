@@ -61,6 +61,8 @@ _MANIFEST, _ARRAYS, _WEIGHTS = "manifest.json", "arrays.npz", "weights.pt"
 # A manifest holds parameters and small attributes; anything larger is not ours.
 _MAX_MANIFEST_BYTES = 16 * 2**20
 _FITTED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*_$")
+# Where a pickled detector records the library versions that wrote it.
+_PICKLE_VERSIONS = "_skanomaly_versions"
 
 
 def _skanomaly_version() -> str:
@@ -672,8 +674,14 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     return manifest
 
 
-def _warn_on_version_mismatch(written: Any, what: str = "skanomaly model file") -> None:
-    """Warn when ``written`` (library -> version) differs from this installation's."""
+def _warn_on_version_mismatch(
+    written: Any, what: str = "skanomaly model file", stacklevel: int = 4
+) -> None:
+    """Warn when ``written`` (library -> version) differs from this installation's.
+
+    ``None`` (or anything but a dict) means the writer recorded no versions:
+    a skanomaly from before versions were recorded.
+    """
     here = _versions()
     if not isinstance(written, dict):
         warnings.warn(
@@ -694,7 +702,7 @@ def _warn_on_version_mismatch(written: Any, what: str = "skanomaly model file") 
             f"this {what} was written with " + ", ".join(differ) + "; "
             "it may load or score differently.",
             VersionMismatchWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
 

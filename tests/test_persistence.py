@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -114,6 +115,46 @@ def test_pickling_leaves_the_live_estimator_alone(fitted):
     state.update({name: None for name in modules})
     assert detector.offset_ != 123.0
     assert networks(detector) == modules
+
+
+@pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), ("joblib", "joblib")])
+def test_pickles_record_versions_and_warn_when_they_differ(dump, load, fitted, monkeypatch):
+    detector, X = fitted
+
+    def round_trip(obj):
+        if dump == "joblib":
+            buffer = io.BytesIO()
+            joblib.dump(obj, buffer)
+            return lambda: joblib.load(io.BytesIO(buffer.getvalue()))
+        data = dump(obj)
+        return lambda: load(data)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VersionMismatchWarning)
+        assert_same_model(round_trip(detector)(), detector, X)  # same versions: silent
+        copy.deepcopy(detector)
+    monkeypatch.setattr(skanomaly, "__version__", "0.0.1")
+    restore = round_trip(detector)
+    monkeypatch.undo()
+    with pytest.warns(
+        VersionMismatchWarning, match="pickled detector was written with skanomaly '0.0.1'"
+    ):
+        restored = restore()
+    assert "_skanomaly_versions" not in vars(restored)
+    assert_same_model(restored, detector, X)
+
+
+def test_pickles_without_versions_warn(fitted):
+    # What earlier releases wrote: the state without the versions.
+    detector, X = fitted
+    state = detector.__getstate__()
+    del state["_skanomaly_versions"]
+    restored = object.__new__(type(detector))
+    with pytest.warns(
+        VersionMismatchWarning, match="pickled detector records no library versions"
+    ):
+        restored.__setstate__(state)
+    assert_same_model(restored, detector, X)
 
 
 def _on_cpu(detector):
