@@ -259,8 +259,15 @@ def save(
     torch.save(state, buffer)
     members[_WEIGHTS] = buffer.getvalue()
     manifest["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}
-    members = {_MANIFEST: json.dumps(manifest, indent=1, allow_nan=False).encode(), **members}
-    _write_zip_atomically(path, members)
+    text = json.dumps(manifest, indent=1, allow_nan=False).encode()
+    # load refuses larger manifests: do not write a file it cannot read.
+    if len(text) > _MAX_MANIFEST_BYTES or _json_items(text) > _MAX_JSON_ITEMS:
+        raise ValueError(
+            f"the model's manifest would take {len(text):,} bytes and {_json_items(text):,} "
+            f"values, more than skanomaly.load reads ({_MAX_MANIFEST_BYTES:,} bytes, "
+            f"{_MAX_JSON_ITEMS:,} values): store less metadata"
+        )
+    _write_zip_atomically(path, {_MANIFEST: text, **members})
 
 
 def _deflate_pays(data: bytes) -> bool:
@@ -346,9 +353,9 @@ _MAX_FILTERS = 4096
 _MAX_BATCH_SIZE = 2**16
 _MAX_START_CODES = 1024
 _MAX_JSON_DEPTH = 32
-# Values in a manifest (counted by the commas and brackets outside strings):
-# a parsed JSON value costs up to about 100 bytes, so 2**20 of them stay
-# near 100 MiB whatever the manifest holds.
+# Values in a manifest (bounded by counting its commas and brackets): a
+# parsed JSON value costs up to about 70 bytes, so 2**20 of them stay near
+# 70 MiB whatever the manifest holds.
 _MAX_JSON_ITEMS = 2**20
 # Bytes allowed beyond the values themselves: zip/pickle/npy framing.
 _FRAMING_BYTES = 2**20
@@ -593,13 +600,13 @@ def _check_entries(archive, handle, layout: _ZipLayout, entries: int, end: int) 
 # ----------------------------------------------------------------------
 # The manifest.
 # ----------------------------------------------------------------------
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
 def _json_items(raw: bytes) -> int:
-    """An upper bound on the number of values in JSON text, without parsing it."""
-    bare = _JSON_STRING.sub(b"", raw)
-    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+    """An upper bound on the number of values in JSON text, without parsing it.
+
+    Every value but the first follows a comma or opens a container; commas
+    and brackets inside strings are counted too (cheap, and only ever more).
+    """
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
 
 
 def _finite_float(text: str) -> float:
@@ -614,16 +621,22 @@ def _refuse_constant(name: str):
 
 
 def _json_depth_ok(value: Any) -> bool:
-    """Whether ``value`` nests at most ``_MAX_JSON_DEPTH`` deep (iteratively)."""
-    stack = [(value, 0)]
+    """Whether ``value`` nests at most ``_MAX_JSON_DEPTH`` deep.
+
+    Iterative, and holding one iterator per level: memory does not grow
+    with the number of values.
+    """
+    stack = [iter((value,))]
     while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_JSON_DEPTH:
+        item = next(stack[-1], stack)  # the stack itself marks the end: never a value
+        if item is stack:
+            stack.pop()
+        elif len(stack) > _MAX_JSON_DEPTH + 1:  # item is len(stack) - 1 levels deep
             return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, dict):
+            stack.append(iter(item.values()))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.append(iter(item))
     return True
 
 

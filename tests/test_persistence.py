@@ -857,6 +857,10 @@ def test_save_refuses_metadata_that_load_would_refuse(tabular_model, tmp_path):
         skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": deep})
     with pytest.raises(TypeError, match="plain JSON"):
         skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": float("nan")})
+    with pytest.raises(ValueError, match="manifest would take .* store less metadata"):
+        skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": [0] * 2**20})
+    with pytest.raises(ValueError, match="manifest would take .* store less metadata"):
+        skanomaly.save(tabular_model[0], tmp_path / "m.skan", metadata={"x": "x" * 2**24})
     assert not any(tmp_path.iterdir())
 
 
