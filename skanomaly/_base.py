@@ -967,15 +967,23 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         return scores, np.abs(X - reconstruction).reshape(shape)
 
     # ------------------------------------------------------------------
-    # Pickling: network state travels on the CPU, comes back on a live device.
+    # Pickling: network state travels on the CPU, comes back on a live device;
+    # the library versions travel too, and a mismatch warns on unpickling.
     # ------------------------------------------------------------------
     def __getstate__(self):
+        from .persistence import _PICKLE_VERSIONS, _versions  # here: it imports this module
+
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name in self._network_names:
             state[name] = _cpu_module(state[name])
+        state[_PICKLE_VERSIONS] = _versions()
         return state
 
     def __setstate__(self, state):
+        from .persistence import _PICKLE_VERSIONS, _warn_on_version_mismatch
+
+        state = dict(state)
+        _warn_on_version_mismatch(state.pop(_PICKLE_VERSIONS, None), "pickled detector", 3)
         super().__setstate__(state)
         if "device_" not in state:
             return

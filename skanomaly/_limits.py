@@ -11,6 +11,7 @@ for whatever ``_build_networks`` makes.
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -29,8 +30,8 @@ _ACTIVATION_BYTES_PER_FILTER_PIXEL = 24
 _TRAINING_COPIES = 4
 
 
-def network_sizes(estimator) -> dict[str, tuple[int, int, int]]:
-    """``{name: (values, bytes, tensors)}`` of the networks ``_build_networks`` would make.
+def network_specs(estimator) -> dict[str, dict[str, tuple[tuple[int, ...], torch.dtype]]]:
+    """``{name: {key: (shape, dtype)}}``: the ``state_dict`` ``_build_networks`` would make.
 
     Nothing is allocated: the networks are built on the ``meta`` device, on
     a throw-away copy of ``estimator`` (whose sizes, ``latent_dim_``,
@@ -53,14 +54,26 @@ def network_sizes(estimator) -> dict[str, tuple[int, int, int]]:
     built = probe._networks()
     if not built:
         raise ValueError(f"cannot build the networks from these sizes ({error})")
+    return {
+        name: {key: (tuple(t.shape), t.dtype) for key, t in module.state_dict().items()}
+        for name, module in built.items()
+    }
+
+
+def network_sizes(estimator) -> dict[str, tuple[int, int, int]]:
+    """``{name: (values, bytes, tensors)}`` of the networks ``_build_networks`` would make.
+
+    Counted from :func:`network_specs`: nothing is allocated.
+
+    Raises
+    ------
+    ValueError
+        If no network could be built from the estimator's sizes.
+    """
     sizes = {}
-    for name, module in built.items():
-        tensors = list(module.state_dict().values())
-        sizes[name] = (
-            sum(t.numel() for t in tensors),
-            sum(t.numel() * t.element_size() for t in tensors),
-            len(tensors),
-        )
+    for name, specs in network_specs(estimator).items():
+        counts = [(math.prod(shape), dtype.itemsize) for shape, dtype in specs.values()]
+        sizes[name] = (sum(n for n, _ in counts), sum(n * b for n, b in counts), len(counts))
     return sizes
 
 

@@ -27,10 +27,13 @@ from __future__ import annotations
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from .exceptions import ImageFolderWarning
 
 __all__ = [
     "get_data_home",
@@ -266,6 +269,22 @@ NOT_NORMAL_WORDS = frozenset(
 # Images beyond this many pixels are refused before they are decoded (PIL
 # would need gigabytes); 8192 x 8192 is the largest square accepted.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# PIL modes of grey images (one colour channel, with or without alpha).
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+# PIL modes with an alpha channel (palette and RGB images may carry a
+# transparent colour in ``info["transparency"]`` instead).
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+# Why a file was not read, as the summary warning says it.
+_SKIPPED = {
+    "hidden": "hidden",
+    "type": "other file types",
+    "special": "not regular files",
+    "broken": "broken links",
+    "again": "links to files already read",
+    "loose": "beside the class folders",
+}
+# Skipped files named in the summary warning (all are in ``skipped``).
+_NAMED_SKIPPED = 10
 
 
 def is_normal_class(folder_name: str) -> bool:
@@ -340,8 +359,13 @@ def _open_regular(path: str):
 
 
 def _open_image(path: str, *, header_only: bool = False):
-    """Open (and unless ``header_only``, decode) one image, naming the file in any error."""
-    from PIL import Image, UnidentifiedImageError
+    """Open (and unless ``header_only``, decode) one image, naming the file in any error.
+
+    A decoded image is turned upright by its EXIF orientation (phone photos
+    store the sensor's rows and a tag that says how to rotate them).
+    ``header_only`` returns whether the image is grey (:func:`_is_grey`).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     with _open_regular(path) as handle:
         try:
@@ -353,9 +377,9 @@ def _open_image(path: str, *, header_only: bool = False):
                         f"({MAX_IMAGE_PIXELS:,} pixels); downscale it first"
                     )
                 if header_only:
-                    return image.mode
+                    return _is_grey(image)
                 image.load()
-                return image.copy()
+                return ImageOps.exif_transpose(image)  # a copy: the file is closed below
         except Image.DecompressionBombError:  # PIL's own, larger limit, at open
             raise ValueError(
                 f"image {path} is larger than skanomaly reads ({MAX_IMAGE_PIXELS:,} pixels); "
@@ -365,19 +389,49 @@ def _open_image(path: str, *, header_only: bool = False):
             raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
-def _image_mode(path: str) -> str:
-    return _open_image(path, header_only=True)
+def _is_grey(image) -> bool:
+    """Whether an image has no colour: a grey mode, or a palette of greys only."""
+    if image.mode in _GREY_MODES:
+        return True
+    if image.mode in ("P", "PA"):
+        palette = image.getpalette()  # [r, g, b, r, g, b, ...]
+        return palette is not None and palette[0::3] == palette[1::3] == palette[2::3]
+    return False
 
 
-def _image_files(folder: str, seen_files: set, seen_dirs: set) -> list[str]:
+def _is_hidden(name: str) -> bool:
+    """Dot entries (``.cache/``, ``.ipynb_checkpoints/``, macOS ``._x.png``) and ``__MACOSX``."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _skip_reason(path: str, name: str, seen_files: set) -> str | None:
+    """Why the file ``path`` is not read (a key of ``_SKIPPED``), or None to read it."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+
+    if _is_hidden(name):
+        return "hidden"
+    if not has_file_allowed_extension(name, IMG_EXTENSIONS):
+        return "type"
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "broken"
+    if not stat.S_ISREG(info.st_mode):
+        return "special"
+    if (info.st_dev, info.st_ino) in seen_files:
+        return "again"
+    seen_files.add((info.st_dev, info.st_ino))
+    return None
+
+
+def _image_files(folder: str, seen_files: set, seen_dirs: set, skipped: dict) -> list[str]:
     """Image files under ``folder``, sorted: regular files only, each file once.
 
     Symbolic links are followed, but a folder already visited (a link
     cycle, or a second link to the same folder) is not entered again, and a
-    file reached twice is listed once.
+    file reached twice is listed once. Hidden entries are not entered or
+    read. Every file not read goes into ``skipped`` (path -> reason).
     """
-    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
-
     found = []
     for current, dirs, files in os.walk(folder, followlinks=True):
         info = os.stat(current)
@@ -385,19 +439,17 @@ def _image_files(folder: str, seen_files: set, seen_dirs: set) -> list[str]:
             dirs[:] = []
             continue
         seen_dirs.add((info.st_dev, info.st_ino))
-        dirs.sort()
+        skipped.update(
+            {os.path.join(current, d) + os.sep: "hidden" for d in dirs if _is_hidden(d)}
+        )
+        dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
         for name in sorted(files):
-            if not has_file_allowed_extension(name, IMG_EXTENSIONS):
-                continue
             path = os.path.join(current, name)
-            try:
-                info = os.stat(path)
-            except OSError:  # a dangling link
-                continue
-            key = (info.st_dev, info.st_ino)
-            if stat.S_ISREG(info.st_mode) and key not in seen_files:
-                seen_files.add(key)
+            reason = _skip_reason(path, name, seen_files)
+            if reason is None:
                 found.append(path)
+            else:
+                skipped[path] = reason
     return found
 
 
@@ -408,15 +460,15 @@ def _inode(path) -> tuple[int, int]:
 
 def _list_images(
     root: Path, normal_class=None, anomalous_class=None
-) -> tuple[list[str], np.ndarray | None, list[str]]:
-    """Image paths, per-image labels (or None) and class folder names under ``root``."""
+) -> tuple[list[str], np.ndarray | None, list[str], dict[str, str]]:
+    """Image paths, per-image labels (or None), class folder names, and the files skipped."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     root_info = os.stat(root)
     seen_dirs = {(root_info.st_dev, root_info.st_ino)}
-    subfolders = sorted(
-        entry.name for entry in os.scandir(root) if entry.is_dir() and entry.name[:1] != "."
-    )
+    entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    skipped = {e.path + os.sep: "hidden" for e in entries if e.is_dir() and _is_hidden(e.name)}
+    subfolders = [e.name for e in entries if e.is_dir() and not _is_hidden(e.name)]
     if {"train", "test"} & {name.lower() for name in subfolders}:
         raise ValueError(
             f"{root} holds train/ or test/ folders: pass {root / 'train'} or "
@@ -426,23 +478,31 @@ def _list_images(
     seen_dirs |= {_inode(root / name) for name in subfolders}
     seen_files: set = set()
     per_class = {
-        name: _image_files(str(root / name), seen_files, seen_dirs) for name in subfolders
+        name: _image_files(str(root / name), seen_files, seen_dirs, skipped) for name in subfolders
     }
     classes = [name for name in subfolders if per_class[name]]
     empty = [name for name in subfolders if not per_class[name]]
     looked_for = f"(looked for {', '.join(IMG_EXTENSIONS)})"
+    loose, here = [], set()
+    for entry in entries:
+        if not entry.is_dir():
+            reason = _skip_reason(entry.path, entry.name, here)
+            if reason is None:
+                loose.append(entry.path)
+            else:
+                skipped[entry.path] = reason
     if not classes:
-        loose = _image_files_here(root, set())
         if not loose:
             where = f"{root}: class folders {', '.join(empty)} are empty" if empty else root
             raise ValueError(f"no images in {where} {looked_for}")
         if normal_class is not None or anomalous_class is not None:
             raise ValueError(f"{root} has no class folders to name as normal or anomalous")
-        return loose, None, []
+        return loose, None, [], skipped
     if empty:
         raise ValueError(
             f"empty class folder in {root}: {', '.join(empty)} holds no images {looked_for}"
         )
+    skipped.update(dict.fromkeys(loose, "loose"))
     class_labels = _class_labels(classes, normal_class, anomalous_class, root)
     paths = [path for name in classes for path in per_class[name]]
     labels = np.concatenate(
@@ -451,25 +511,39 @@ def _list_images(
             for name, label in zip(classes, class_labels, strict=True)
         ]
     ).astype(np.int64)
-    return paths, labels, classes
+    return paths, labels, classes, skipped
 
 
-def _image_files_here(root: Path, seen_files: set) -> list[str]:
-    """The regular image files directly in ``root``."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+def _named(root: Path, paths: list[str]) -> str:
+    """The first few of ``paths``, relative to ``root``, and how many more there are."""
+    names = [os.path.relpath(p, root) + (os.sep if p.endswith(os.sep) else "") for p in paths]
+    more = len(names) - _NAMED_SKIPPED
+    return ", ".join(names[:_NAMED_SKIPPED]) + (f" and {more:,} more" if more > 0 else "")
 
-    found = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not has_file_allowed_extension(entry.name, IMG_EXTENSIONS):
-            continue
-        try:
-            info = os.stat(entry.path)
-        except OSError:
-            continue
-        if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen_files:
-            seen_files.add((info.st_dev, info.st_ino))
-            found.append(entry.path)
-    return found
+
+def _warn_skipped(root: Path, skipped: dict[str, str]) -> None:
+    """One warning line: how many entries were skipped, why, and which."""
+    counts: dict[str, int] = {}
+    for reason in skipped.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    types = sorted(
+        {
+            os.path.splitext(p)[1].lower() or "no extension"
+            for p, r in skipped.items()
+            if r == "type"
+        }
+    )
+    why = "; ".join(
+        _SKIPPED[reason] + (f" ({', '.join(types)})" if reason == "type" else "") + f": {n:,}"
+        for reason, n in counts.items()
+    )
+    n = len(skipped)
+    warnings.warn(
+        f"load_image_folder skipped {n:,} entr{'y' if n == 1 else 'ies'} in {root} ({why}): "
+        f"{_named(root, list(skipped))} (all in the result's 'skipped')",
+        ImageFolderWarning,
+        stacklevel=3,
+    )
 
 
 def load_image_folder(
@@ -497,7 +571,18 @@ def load_image_folder(
 
     Pass ``train/`` or ``test/`` itself, not the data set's root. Only
     regular files are read; symbolic links are followed, but every file and
-    folder is read once (a link cycle is not followed round).
+    folder is read once (a link cycle is not followed round). Hidden
+    entries (names starting with ``.``, such as ``.ipynb_checkpoints/`` or
+    macOS ``._x.png`` files, and ``__MACOSX/``) are not read. Every file
+    that is not read (hidden, another type such as ``.gif``, not a regular
+    file, a second link to a file, an image beside the class folders) is
+    counted and named in one :class:`~skanomaly.exceptions.ImageFolderWarning`
+    and listed in the result's ``skipped``.
+
+    Images are turned upright by their EXIF orientation. Transparent
+    pixels are composited onto black: a pixel's colour is weighted by its
+    opacity, so a fully transparent one reads as 0 (with a warning naming
+    the images that have any).
 
     Parameters
     ----------
@@ -509,7 +594,9 @@ def load_image_folder(
         all be equal.
     grayscale : bool, default=None
         ``True``: one channel; ``False``: RGB. ``None``: one channel when
-        every image is grey (PIL modes ``1``, ``L``, ``I``, ``F``...), else RGB.
+        every image is grey (PIL modes ``1``, ``L``, ``LA``, ``I``, ``F``...,
+        or a palette of greys only), else RGB, with a warning naming the
+        colour images when some images are grey and some are not.
     normal_class : str or list of str, default=None
         The class folder(s) holding normal images; every other folder is
         anomalous. Overrides :func:`is_normal_class`.
@@ -536,7 +623,10 @@ def load_image_folder(
         the rows; ``classes``: the class folder names (empty for a flat
         folder). With ``return_masks=True`` also ``masks``: a bool array
         ``(n, H, W)`` aligned with ``images``, or ``None`` when there is no
-        mask folder (or no class folders).
+        mask folder (or no class folders). ``skipped``: a dict of the
+        entries not read (path, with a trailing separator for a folder)
+        to the reason (``"hidden"``, ``"type"``, ``"special"``,
+        ``"broken"``, ``"again"``, ``"loose"``).
 
     Raises
     ------
@@ -565,29 +655,74 @@ def load_image_folder(
         raise FileNotFoundError(f"image folder {root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    paths, target, classes = _list_images(root, normal_class, anomalous_class)
+    paths, target, classes, skipped = _list_images(root, normal_class, anomalous_class)
+    if skipped:
+        _warn_skipped(root, skipped)
 
     if grayscale is None:
-        grey_modes = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-        grayscale = all(_image_mode(p) in grey_modes for p in paths)
+        grey = [_open_image(p, header_only=True) for p in paths]
+        grayscale = all(grey)
+        if not grayscale and any(grey):
+            colour = [p for p, is_grey in zip(paths, grey, strict=True) if not is_grey]
+            warnings.warn(
+                f"{len(colour):,} of the {len(paths):,} images in {root} are in colour, the "
+                f"others grey: all are read as RGB; pass grayscale=True (--color grey) to "
+                f"read them as grey. Colour: {_named(root, colour)}",
+                ImageFolderWarning,
+                stacklevel=2,
+            )
     size = None
     if image_size is not None:
         size = (int(image_size),) * 2 if np.isscalar(image_size) else tuple(image_size)
 
-    images = []
+    images, sizes, transparent = [], [], []
     for file in paths:
-        array = _to_array(_open_image(file), grayscale, size, file)
+        image, see_through = _without_alpha(_open_image(file))
+        if see_through:
+            transparent.append(file)
+        sizes.append(image.size)
+        array = _to_array(image, grayscale, size, file)
         if images and array.shape != images[0].shape:
             raise ValueError(
                 f"images differ in size: {paths[0]} is {_hw(images[0])} but {file} is "
                 f"{_hw(array)}; pass image_size to resize them."
             )
         images.append(array)
+    if transparent:
+        warnings.warn(
+            f"{len(transparent):,} of the {len(paths):,} images in {root} have transparent "
+            f"pixels: they are composited onto black (a transparent pixel reads as 0): "
+            f"{_named(root, transparent)}",
+            ImageFolderWarning,
+            stacklevel=2,
+        )
     array = np.stack(images)
-    data = Bunch(images=array, target=target, paths=paths, classes=classes)
+    data = Bunch(images=array, target=target, paths=paths, classes=classes, skipped=skipped)
     if return_masks:
-        data.masks = _read_masks(root, paths, target, array.shape[-2:], image_size, mask_dir)
+        data.masks = _read_masks(
+            root, paths, target, sizes, array.shape[-2:], image_size, mask_dir
+        )
     return data
+
+
+def _without_alpha(image):
+    """``image`` composited onto black if it has transparent pixels, and whether it had.
+
+    One rule for every image with an alpha channel or a transparent colour:
+    a pixel's colour is weighted by its opacity, so fully transparent
+    pixels read as 0 whatever colour they hide. Opaque images are unchanged.
+    """
+    from PIL import Image
+
+    if image.mode in _WIDE_GREY or image.mode == "F":
+        return image, False  # no alpha channel in these modes
+    if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+        return image, False
+    rgba = image.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] == 255:
+        return image, False
+    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(black, rgba).convert("RGB"), True
 
 
 def _mask_path(root: Path, image_path: str, mask_root: Path) -> Path:
@@ -603,8 +738,13 @@ def _mask_path(root: Path, image_path: str, mask_root: Path) -> Path:
     )
 
 
-def _read_masks(root: Path, paths, target, shape, image_size, mask_dir) -> np.ndarray | None:
-    """Masks aligned with the images read from ``root``; all-zero for normal images."""
+def _read_masks(
+    root: Path, paths, target, sizes, shape, image_size, mask_dir
+) -> np.ndarray | None:
+    """Masks aligned with the images read from ``root``; all-zero for normal images.
+
+    ``sizes`` are the images' (upright) sizes, ``shape`` their size as read.
+    """
     from PIL import Image
 
     mask_root = root.parent / "ground_truth" if mask_dir is None else Path(mask_dir).expanduser()
@@ -616,8 +756,7 @@ def _read_masks(root: Path, paths, target, shape, image_size, mask_dir) -> np.nd
     for i in np.flatnonzero(target):
         file = _mask_path(root, paths[i], mask_root)
         mask = _open_image(str(file)).convert("L")
-        with Image.open(paths[i]) as image:  # the header gives the size
-            size = image.size
+        size = sizes[i]
         if mask.size != size:
             raise ValueError(
                 f"mask {file} is {mask.size[1]}x{mask.size[0]} but its image {paths[i]} is "

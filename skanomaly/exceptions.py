@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "ConstantFeatureWarning",
     "DeviceWarning",
+    "ImageFolderWarning",
     "InvertedScoreTermWarning",
     "ModelFileError",
     "ModelTooLargeError",
@@ -72,7 +73,12 @@ class ModelFileError(SkanomalyError, ValueError):
 
 
 class VersionMismatchWarning(SkanomalyWarning):
-    """A model file was written by other versions of skanomaly, torch, sklearn or numpy."""
+    """A model was saved by other versions of skanomaly, torch, sklearn or numpy.
+
+    Issued by :func:`skanomaly.load` for a model file, and on unpickling
+    (``pickle.loads``, ``joblib.load``) a detector whose pickle records other
+    versions, or none (pickles written before versions were recorded).
+    """
 
 
 class DeviceWarning(SkanomalyWarning):
@@ -101,4 +107,16 @@ class ConstantFeatureWarning(SkanomalyWarning):
     Their spread is zero (or within the rounding of their mean), so they
     cannot be standardised: they are centred on that value and left in
     their units, and the networks learn nothing from them.
+    """
+
+
+class ImageFolderWarning(SkanomalyWarning):
+    """An image folder held files that were not read, or images that disagree.
+
+    Issued by :func:`skanomaly.datasets.load_image_folder` once per kind, in
+    one line: the files it skipped (hidden entries, other file types, links
+    and special files, loose files beside class folders), counted, with
+    the first ones named (the result's ``skipped`` lists them all); colour
+    images among grey ones (all are then read as RGB); images with
+    transparent pixels (composited onto black).
     """

@@ -51,8 +51,10 @@ class _ScoringGraph(nn.Module):
     """Raw input -> (anomaly score, anomaly map), through the detector's own hooks.
 
     Holds CPU float32 copies of the networks and the input scaling as
-    buffers, so the exported graph is self-contained; the detector itself
-    is only read.
+    float64 buffers, so the exported graph is self-contained; the detector
+    itself is only read.  The input is scaled in float64 and only then cast
+    to float32, as ``_to_tensor`` does: features far from zero (a mean of
+    5e6 with a spread of 1) keep their digits, which a float32 shift loses.
     """
 
     def __init__(self, detector: BaseGANDetector):
@@ -67,17 +69,22 @@ class _ScoringGraph(nn.Module):
         )
         shape = (1, *detector.image_shape_) if detector.image_shape_ is not None else (1, -1)
         for name in ("shift", "scale"):
-            value = torch.as_tensor(getattr(detector, f"{name}_"), dtype=torch.float32)
+            value = torch.as_tensor(getattr(detector, f"{name}_"), dtype=torch.float64)
             self.register_buffer(name, value.reshape(shape))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         nets = SimpleNamespace(**self.nets)
+        x = x.double()
         # As ``_to_tensor``: an overflow to inf is saturated like any far-out value.
-        scaled = ((x - self.shift) / self.scale).clamp(-_INPUT_LIMIT, _INPUT_LIMIT)
-        score = self.detector._anomaly_score(nets, scaled)
-        x_hat = self.detector._reconstruct(nets, scaled) * self.scale + self.shift
+        scaled = ((x - self.shift) / self.scale).clamp(-_INPUT_LIMIT, _INPUT_LIMIT).float()
+        score = self.detector._ensemble_score(nets, scaled)
+        # A NaN feature makes the row's score NaN: clamping (and max-based
+        # activations) in some runtimes would turn it into a finite number.
+        missing = torch.isnan(x.flatten(1)).any(1)
+        score = torch.where(missing, torch.full_like(score, float("nan")), score)
+        x_hat = self.detector._ensemble_reconstruct(nets, scaled).double() * self.scale
         # Against the raw input, as ``anomaly_map``: clipping does not shrink the map.
-        return score, (x - x_hat).abs()
+        return score, (x - (x_hat + self.shift)).abs().float()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -162,8 +169,11 @@ def export_onnx(detector, path, *, opset=None) -> Path:
     The graph is captured with PyTorch's ``torch.export``-based ONNX
     exporter (``torch.onnx.export(..., dynamo=True)``, the default since
     PyTorch 2.9; the TorchScript-based one is deprecated), which needs the
-    ``onnxscript`` package. Scores in the graph are float32 throughout,
-    so they match ``score_samples`` to a few 1e-6 relative, not exactly.
+    ``onnxscript`` package. The input is scaled in float64, as in
+    ``score_samples``, and the networks run in float32, so the scores match
+    ``score_samples`` to a few 1e-6 relative, not exactly, also for
+    features far from zero. A row with a NaN feature gets a NaN score
+    (``score_samples`` refuses it).
 
     Examples
     --------

@@ -16,16 +16,19 @@ a file from someone else.  :func:`save` writes a zip archive that holds only
 :func:`load` looks the class name up in a fixed list of skanomaly detectors
 (nothing is imported by name), re-creates the networks with the detector's
 own ``_build_networks`` from the restored sizes, and loads the weights into
-them.  Anything unexpected (not a zip, a missing or malformed manifest, an
-unknown class or parameter, a digest that does not match, a weights file
-that would need to unpickle code) raises
-:class:`~skanomaly.exceptions.ModelFileError`, a ``ValueError``, before any
-of it is used.
+them.  Anything unexpected (not a zip, a zip layer holding other members or
+compression methods than these, a missing or malformed manifest, an unknown
+class or parameter, a digest that does not match, a weights file that would
+need to unpickle code, a tensor that is not exactly what the networks hold)
+raises :class:`~skanomaly.exceptions.ModelFileError`, a ``ValueError``,
+before any of it is used.  What ``load`` allocates and computes is bounded
+by constants of this module, whatever the file says (docs/persistence.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -33,6 +36,7 @@ import keyword
 import math
 import os
 import re
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -45,6 +49,7 @@ import torch
 
 from . import _limits
 from ._base import BaseGANDetector
+from ._inputs import _INPUT_LIMIT
 from ._runtime import _cpu_state_dict, available_device, resolve_device
 from .exceptions import ModelFileError, VersionMismatchWarning
 
@@ -56,6 +61,8 @@ _MANIFEST, _ARRAYS, _WEIGHTS = "manifest.json", "arrays.npz", "weights.pt"
 # A manifest holds parameters and small attributes; anything larger is not ours.
 _MAX_MANIFEST_BYTES = 16 * 2**20
 _FITTED_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*_$")
+# Where a pickled detector records the library versions that wrote it.
+_PICKLE_VERSIONS = "_skanomaly_versions"
 
 
 def _skanomaly_version() -> str:
@@ -252,8 +259,15 @@ def save(
     torch.save(state, buffer)
     members[_WEIGHTS] = buffer.getvalue()
     manifest["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in members.items()}
-    members = {_MANIFEST: json.dumps(manifest, indent=1, allow_nan=False).encode(), **members}
-    _write_zip_atomically(path, members)
+    text = json.dumps(manifest, indent=1, allow_nan=False).encode()
+    # load refuses larger manifests: do not write a file it cannot read.
+    if len(text) > _MAX_MANIFEST_BYTES or _json_items(text) > _MAX_JSON_ITEMS:
+        raise ValueError(
+            f"the model's manifest would take {len(text):,} bytes and {_json_items(text):,} "
+            f"values, more than skanomaly.load reads ({_MAX_MANIFEST_BYTES:,} bytes, "
+            f"{_MAX_JSON_ITEMS:,} values): store less metadata"
+        )
+    _write_zip_atomically(path, {_MANIFEST: text, **members})
 
 
 def _deflate_pays(data: bytes) -> bool:
@@ -339,9 +353,26 @@ _MAX_FILTERS = 4096
 _MAX_BATCH_SIZE = 2**16
 _MAX_START_CODES = 1024
 _MAX_JSON_DEPTH = 32
+# Values in a manifest (bounded by counting its commas and brackets): a
+# parsed JSON value costs up to about 70 bytes, so 2**20 of them stay near
+# 70 MiB whatever the manifest holds.
+_MAX_JSON_ITEMS = 2**20
 # Bytes allowed beyond the values themselves: zip/pickle/npy framing.
 _FRAMING_BYTES = 2**20
 _FRAMING_BYTES_PER_TENSOR = 4096
+# Members of arrays.npz: one per stored array.
+_MAX_ARRAYS = 1024
+# The finiteness check of the weights reads this many values at a time.
+_FINITE_CHUNK = 2**20
+# The load-time scoring check: AnoGAN's latent search from one start code,
+# for at most this many steps (whatever latent_steps the file asks for).
+_PROBE_SEARCH_STEPS = 5
+# Stored training scores are float32 network outputs: beyond this they are
+# not scores (and their quantiles would overflow to infinity).
+_MAX_STORED_SCORE = float(np.finfo(np.float32).max)
+# The metadata format of ``skanomaly train``'s model files, whose training
+# scores ``skanomaly score`` takes quantiles of.
+_COMMAND_FORMAT = "skanomaly-image-model"
 
 
 def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, digest: str | None) -> bytes:
@@ -366,6 +397,218 @@ def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, digest: str | 
     return data
 
 
+# ----------------------------------------------------------------------
+# Zip archives.  A model file is three zip layers: the file itself,
+# arrays.npz (numpy's) and weights.pt (torch's).  Each may hold only what
+# save writes there: named members, stored or deflated, a bounded number
+# of them, checked from the end records before the directory is parsed and
+# from the directory before anything is decompressed.
+# ----------------------------------------------------------------------
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_DIRECTORY_ENTRY_BYTES = 46  # the fixed part of a central directory entry
+# Room in the directory per entry for its name, extra fields and comment.
+_ENTRY_TEXT_BYTES = 1024
+# Deflate expands at most about 1,032-fold (a 258-byte match per two bits):
+# a member that declares more is lying about its size.
+_DEFLATE_MAX_RATIO = 1032
+_DEFLATE_SLACK_BYTES = 1024
+_METHOD_NAMES = {
+    zipfile.ZIP_STORED: "STORED",
+    zipfile.ZIP_DEFLATED: "DEFLATED",
+    9: "DEFLATE64",
+    zipfile.ZIP_BZIP2: "BZIP2",
+    zipfile.ZIP_LZMA: "LZMA",
+    93: "ZSTANDARD",
+    95: "XZ",
+    99: "AES",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ZipLayout:
+    """What one zip layer of a model file may hold."""
+
+    what: str  # how messages name it
+    prefix: str  # how messages start
+    names: re.Pattern
+    max_entries: int
+    methods: frozenset
+    max_bytes: int  # all members together, uncompressed
+
+
+_MODEL_FILE = _ZipLayout(
+    "its zip archive",
+    "not a skanomaly model file",
+    re.compile("|".join(map(re.escape, (_MANIFEST, _ARRAYS, _WEIGHTS)))),
+    3,
+    frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}),
+    2**40,  # each member has its own cap (_read_capped)
+)
+
+
+def _arrays_layout(cap: int) -> _ZipLayout:
+    # np.savez writes array_<i>.npy members, stored (np.savez_compressed: deflated).
+    return _ZipLayout(
+        _ARRAYS,
+        "skanomaly model file refused",
+        re.compile(r"array_\d{1,9}\.npy"),
+        _MAX_ARRAYS,
+        frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}),
+        cap,
+    )
+
+
+def _weights_layout(cap: int, n_tensors: int) -> _ZipLayout:
+    # torch.save to a buffer writes archive/data.pkl, one archive/data/<key>
+    # record per storage, and a few small records, all stored uncompressed.
+    return _ZipLayout(
+        _WEIGHTS,
+        "skanomaly model file refused",
+        re.compile(r"archive/(data\.pkl|\.?[a-z_]{1,32}|\.data/[a-z_]{1,32}|data/\d{1,9})"),
+        n_tensors + 8,
+        frozenset({zipfile.ZIP_STORED}),
+        cap,
+    )
+
+
+class _NotAZip(Exception):
+    """The bytes do not end in a zip end record."""
+
+
+def _refuse(layout: _ZipLayout, why: str) -> ModelFileError:
+    return ModelFileError(f"{layout.prefix}: {layout.what} {why}")
+
+
+def _end_records(handle, layout: _ZipLayout) -> tuple[int, int]:
+    """The entry count and directory offset of a zip archive, from its end records alone.
+
+    Read before ``zipfile`` parses the directory, whose entries cost memory
+    in proportion to their number: an archive whose end records announce
+    more entries than ``layout`` allows, or a directory larger than those
+    entries need, is refused after reading at most 98 bytes.  Only the
+    canonical layout is accepted (the end record last, without a comment;
+    ZIP64 records, which torch always writes, right before it; the
+    directory right before those), so that Python's ``zipfile`` and torch's
+    reader, which look for these records differently, see the same archive.
+    """
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size < _EOCD.size:
+        raise _NotAZip
+    handle.seek(size - _EOCD.size)
+    record = _EOCD.unpack(handle.read(_EOCD.size))
+    if record[0] != b"PK\x05\x06" or record[-1]:  # a signature, and no comment
+        raise _NotAZip
+    disk, directory_disk, disk_entries, entries, directory_size, directory_offset = record[1:7]
+    end = size - _EOCD.size
+    if end >= _ZIP64_LOCATOR.size:
+        handle.seek(end - _ZIP64_LOCATOR.size)
+        locator = handle.read(_ZIP64_LOCATOR.size)
+        if locator[:4] == b"PK\x06\x07":
+            _, record_disk, record_offset, n_disks = _ZIP64_LOCATOR.unpack(locator)
+            start = end - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
+            if start < 0 or record_disk != 0 or n_disks != 1 or record_offset != start:
+                raise _refuse(layout, "has its ZIP64 end record out of place")
+            handle.seek(start)
+            record = _ZIP64_EOCD.unpack(handle.read(_ZIP64_EOCD.size))
+            if record[0] != b"PK\x06\x06" or record[1] != _ZIP64_EOCD.size - 12:
+                raise _refuse(layout, "has a damaged ZIP64 end record")
+            disk, directory_disk, disk_entries, entries, directory_size, directory_offset = record[
+                4:10
+            ]
+            end = start
+    if disk or directory_disk or disk_entries != entries:
+        raise _refuse(layout, "spans several disks")
+    if entries > layout.max_entries:
+        raise _refuse(
+            layout, f"has {entries:,} entries; it may have at most {layout.max_entries:,}"
+        )
+    if directory_size > entries * (_DIRECTORY_ENTRY_BYTES + _ENTRY_TEXT_BYTES):
+        raise _refuse(layout, f"has a directory of {directory_size:,} bytes for {entries} entries")
+    if directory_offset + directory_size != end:
+        raise _refuse(layout, "has its directory out of place (data before or after it)")
+    return entries, directory_offset
+
+
+def _checked_zip(handle, layout: _ZipLayout) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(handle)``, opened only if it holds what ``layout`` allows.
+
+    The end records are checked before the directory is parsed, the
+    directory before any member is read: entry count, names, compression
+    methods (only stored and deflated: ``zipfile`` reads other methods
+    without bounding what one read call inflates to), sizes, and members
+    that do not overlap one another or the directory.
+    """
+    entries, directory_offset = _end_records(handle, layout)
+    archive = zipfile.ZipFile(handle)
+    try:
+        _check_entries(archive, handle, layout, entries, directory_offset)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_entries(archive, handle, layout: _ZipLayout, entries: int, end: int) -> None:
+    infos = archive.infolist()
+    if len(infos) != entries:
+        raise _refuse(layout, "has a directory that does not match its end record")
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise _refuse(layout, "has duplicate members")
+    unexpected = [name for name in names if not layout.names.fullmatch(name)]
+    if unexpected:
+        raise _refuse(layout, f"has unexpected members {unexpected[:3]!r:.80}")
+    methods = " and ".join(sorted(_METHOD_NAMES[m] for m in layout.methods))
+    total = 0
+    for info in infos:
+        name = f"{info.filename!r:.60}"
+        if info.flag_bits & 0x1:
+            raise _refuse(layout, f"has an encrypted member {name}")
+        if info.compress_type not in layout.methods:
+            method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+            raise _refuse(
+                layout, f"has member {name} compressed with {method}; it may hold {methods} only"
+            )
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and info.file_size != info.compress_size) or info.file_size > (
+            _DEFLATE_MAX_RATIO * info.compress_size + _DEFLATE_SLACK_BYTES
+        ):
+            raise _refuse(layout, f"has member {name} whose sizes are impossible")
+        total += info.file_size
+    if total > layout.max_bytes:
+        raise _refuse(
+            layout, f"would unpack to {total:,} bytes, more than the {layout.max_bytes:,} allowed"
+        )
+    # Each member's data lies between its header and the next header (or the
+    # directory): no byte serves two members, no member hides in the directory.
+    for info in sorted(infos, key=lambda i: i.header_offset, reverse=True):
+        handle.seek(info.header_offset)
+        header = handle.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise _refuse(layout, f"has a damaged header for member {info.filename!r:.60}")
+        name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+        data_end = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        if data_end + info.compress_size > end:
+            raise _refuse(layout, f"has overlapping members at {info.filename!r:.60}")
+        end = info.header_offset
+
+
+# ----------------------------------------------------------------------
+# The manifest.
+# ----------------------------------------------------------------------
+def _json_items(raw: bytes) -> int:
+    """An upper bound on the number of values in JSON text, without parsing it.
+
+    Every value but the first follows a comma or opens a container; commas
+    and brackets inside strings are counted too (cheap, and only ever more).
+    """
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -378,21 +621,31 @@ def _refuse_constant(name: str):
 
 
 def _json_depth_ok(value: Any) -> bool:
-    """Whether ``value`` nests at most ``_MAX_JSON_DEPTH`` deep (iteratively)."""
-    stack = [(value, 0)]
+    """Whether ``value`` nests at most ``_MAX_JSON_DEPTH`` deep.
+
+    Iterative, and holding one iterator per level: memory does not grow
+    with the number of values.
+    """
+    stack = [iter((value,))]
     while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_JSON_DEPTH:
+        item = next(stack[-1], stack)  # the stack itself marks the end: never a value
+        if item is stack:
+            stack.pop()
+        elif len(stack) > _MAX_JSON_DEPTH + 1:  # item is len(stack) - 1 levels deep
             return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, dict):
+            stack.append(iter(item.values()))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.append(iter(item))
     return True
 
 
 def _read_manifest(archive: zipfile.ZipFile) -> dict:
     raw = _read_capped(archive, _MANIFEST, _MAX_MANIFEST_BYTES, None)
+    if _json_items(raw) > _MAX_JSON_ITEMS:
+        raise ModelFileError(
+            f"skanomaly model file refused: {_MANIFEST} holds more than {_MAX_JSON_ITEMS:,} values"
+        )
     try:
         # NaN / Infinity tokens and numbers that overflow to inf are refused.
         manifest = json.loads(
@@ -434,8 +687,23 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     return manifest
 
 
-def _warn_on_version_mismatch(written: dict) -> None:
+def _warn_on_version_mismatch(
+    written: Any, what: str = "skanomaly model file", stacklevel: int = 4
+) -> None:
+    """Warn when ``written`` (library -> version) differs from this installation's.
+
+    ``None`` (or anything but a dict) means the writer recorded no versions:
+    a skanomaly from before versions were recorded.
+    """
     here = _versions()
+    if not isinstance(written, dict):
+        warnings.warn(
+            f"this {what} records no library versions: it was written by an older "
+            f"skanomaly than {here['skanomaly']}; it may load or score differently.",
+            VersionMismatchWarning,
+            stacklevel=4,
+        )
+        return
     # Compare releases only: "2.4.0+cu121" and "2.4.0+cpu" are the same torch.
     differ = [
         f"{name} {str(written.get(name))[:40]!r} (here {version!r})"
@@ -444,17 +712,17 @@ def _warn_on_version_mismatch(written: dict) -> None:
     ]
     if differ:
         warnings.warn(
-            "this skanomaly model file was written with " + ", ".join(differ) + "; "
+            f"this {what} was written with " + ", ".join(differ) + "; "
             "it may load or score differently.",
             VersionMismatchWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
 
 def _open_archive(handle, path) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+        archive = _checked_zip(handle, _MODEL_FILE)
+    except (_NotAZip, zipfile.BadZipFile, EOFError):
         handle.seek(0)
         head = handle.read(2)
         if head[:1] == b"\x80" or head in (b"x\x9c", b"x\xda", b"ZF"):
@@ -467,15 +735,9 @@ def _open_archive(handle, path) -> zipfile.ZipFile:
         raise ModelFileError(
             f"{str(path)!r} is not a skanomaly model file (not a zip archive): {hint}"
         ) from None
-    names = [info.filename for info in archive.infolist()]
-    unexpected = sorted(set(names) - {_MANIFEST, _ARRAYS, _WEIGHTS})
-    if _MANIFEST not in names:
+    if _MANIFEST not in archive.namelist():
         archive.close()
         raise ModelFileError(f"not a skanomaly model file: no {_MANIFEST}")
-    if unexpected or len(names) != len(set(names)):
-        archive.close()
-        what = f"unexpected members {unexpected[:3]!r:.80}" if unexpected else "duplicate members"
-        raise ModelFileError(f"not a skanomaly model file: {what}")
     return archive
 
 
@@ -516,7 +778,9 @@ def _guarded(function, path, *args):
 def read_metadata(path: str | os.PathLike) -> dict:
     """The ``metadata`` stored by :func:`save` (``{}`` when none was given).
 
-    Only the file's JSON manifest is read; nothing is unpickled.
+    Only the file's JSON manifest is read; nothing is unpickled.  The
+    metadata that ``skanomaly train`` writes is checked as well: its
+    training scores must be finite numbers.
 
     Parameters
     ----------
@@ -553,17 +817,42 @@ def _read_metadata(handle, path) -> dict:
         metadata = _read_manifest(archive).get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError("malformed skanomaly model file: 'metadata' is not a dict")
+    _check_command_metadata(metadata)
     return metadata
+
+
+def _check_command_metadata(metadata: dict) -> None:
+    """The training scores of a ``skanomaly train`` file: a non-empty list of finite scores.
+
+    ``skanomaly score`` takes quantiles of them for its thresholds; anything
+    else would end in a traceback or an infinite threshold.
+    """
+    if metadata.get("format") != _COMMAND_FORMAT or "training_anomaly_scores" not in metadata:
+        return
+    scores = metadata["training_anomaly_scores"]
+    if (
+        not isinstance(scores, list)
+        or not scores
+        or not all(type(v) in (int, float) and abs(v) <= _MAX_STORED_SCORE for v in scores)
+    ):
+        raise ModelFileError(
+            "malformed skanomaly model file: its training_anomaly_scores are not a non-empty "
+            "list of finite anomaly scores"
+        )
 
 
 def load(path: str | os.PathLike, *, device: str | None = None) -> BaseGANDetector:
     """Load a detector written by :func:`save`, without running code from the file.
 
-    The file is checked before anything it describes is allocated: each
-    member is read only up to the size its manifest implies, every
-    parameter and fitted size is range-checked, and the networks' size is
-    counted (without allocating them) against a fixed upper bound.  A
-    fitted model must give finite scores, or it is refused.
+    The file is checked before anything it describes is allocated: its zip
+    layers may hold only the members :func:`save` writes, stored or
+    deflated; each member is read only up to the size its manifest
+    implies; every parameter and fitted size is range-checked; the
+    networks' shapes are worked out (without allocating them) and every
+    stored tensor must match them, with plain dense strides, before its
+    values are looked at.  A fitted model must give finite scores, or it is
+    refused.  What ``load`` may allocate is bounded: see "Limits for files
+    from elsewhere" in the user guide.
 
     Parameters
     ----------
@@ -634,19 +923,19 @@ def _load(handle, path, device: str | None) -> BaseGANDetector:
                 )
         n_features, latent_dim = _plain_sizes(raw_fitted)
         array_cap = _FRAMING_BYTES + 8 * (4 * n_features + _MAX_START_CODES * latent_dim)
-        array_bytes = _read_capped(archive, _ARRAYS, array_cap, digests.get(_ARRAYS, ""))
-        arrays = _read_arrays(array_bytes, array_cap)
-
+        arrays = _read_arrays(
+            _read_capped(archive, _ARRAYS, array_cap, digests.get(_ARRAYS, "")), array_cap
+        )
         estimator = _restore_attributes(cls, manifest, arrays)
+        del arrays
         networks = manifest["networks"]
-        weight_cap = _FRAMING_BYTES
-        if networks:
-            weight_cap = _check_network_size(estimator, networks)
+        specs = _network_specs(estimator, networks) if networks else {}
+        weight_cap = _weight_cap(specs)
         weight_bytes = _read_capped(archive, _WEIGHTS, weight_cap, digests.get(_WEIGHTS, ""))
     _warn_on_version_mismatch(manifest["versions"])
     fitted = {k: v for k, v in vars(estimator).items() if k in raw_fitted}
     if networks:
-        state = _read_state(weight_bytes, weight_cap, networks)
+        state = _read_state(weight_bytes, weight_cap, specs)
         del weight_bytes  # the tensors are copies: free the file's bytes before building
         _load_networks(estimator, state, device)
         del state
@@ -672,23 +961,17 @@ def _plain_sizes(raw_fitted: dict) -> tuple[int, int]:
 
 
 def _read_arrays(data: bytes, cap: int) -> dict[str, np.ndarray]:
-    """The arrays of ``arrays.npz``: headers checked before any data is read."""
+    """The arrays of ``arrays.npz``: its zip layer and each ``.npy`` header checked first."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as npz:
-            infos = npz.infolist()
-            if len(infos) > 1024 or sum(info.file_size for info in infos) > cap:
-                raise ModelFileError(
-                    f"skanomaly model file refused: {_ARRAYS} is larger than allowed"
-                )
+        with _checked_zip(io.BytesIO(data), _arrays_layout(cap)) as npz:
             arrays = {}
-            for info in infos:
-                key = info.filename.removesuffix(".npy")
+            for info in npz.infolist():
                 with npz.open(info) as stream:
-                    arrays[key] = _read_npy(stream.read(cap + 1))
+                    arrays[info.filename.removesuffix(".npy")] = _read_npy(stream.read(cap + 1))
     except ModelFileError:
         raise
-    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-        message = " ".join(str(exc).split())[:200]
+    except (_NotAZip, ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        message = " ".join(str(exc).split())[:200] or "not a zip archive"
         raise ModelFileError(
             f"corrupted skanomaly model file: unreadable {_ARRAYS} ({message})"
         ) from None
@@ -802,6 +1085,14 @@ def _check_fitted(fitted: dict) -> None:
             refuse("offset_", "is not a number")
         if not math.isfinite(offset):
             refuse("offset_", f"is {offset}: the model cannot flag anything")
+    scores = fitted.get("decision_scores_")
+    if scores is not None and (
+        not isinstance(scores, np.ndarray)
+        or scores.ndim != 1
+        or not len(scores)
+        or scores.dtype.kind != "f"
+    ):
+        refuse("decision_scores_", "is not a non-empty array of anomaly scores")
     if "latent_candidates_" in fitted:
         value = fitted["latent_candidates_"]
         if (
@@ -820,42 +1111,54 @@ def _check_fitted(fitted: dict) -> None:
                 refuse(key, "holds NaN or infinite values")
 
 
-def _check_network_size(estimator, names: list) -> int:
-    """Count the networks the file asks for, without building them; the weights' byte cap."""
+def _network_specs(estimator, names: list) -> dict:
+    """The networks the file asks for, worked out without building them; within the limit."""
     try:
-        sizes = _limits.network_sizes(estimator)
+        specs = _limits.network_specs(estimator)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ModelFileError(
             f"malformed skanomaly model file: cannot size the networks ({exc})"
         ) from None
-    if sorted(sizes) != sorted(names):
+    if sorted(specs) != sorted(names):
         raise ModelFileError(
             f"malformed skanomaly model file: networks {sorted(names)!r:.80}, "
-            f"but {type(estimator).__name__} has {sorted(sizes)}"
+            f"but {type(estimator).__name__} has {sorted(specs)}"
         )
-    values = sum(v for v, _, _ in sizes.values())
+    values = sum(math.prod(shape) for spec in specs.values() for shape, _ in spec.values())
     if values > _limits.MAX_NETWORK_VALUES:
         raise ModelFileError(
             f"skanomaly model file refused: its networks would hold {values:,} values, more "
             f"than the limit of {_limits.MAX_NETWORK_VALUES:,} for loaded models"
         )
-    n_bytes = sum(b for _, b, _ in sizes.values())
-    n_tensors = sum(t for _, _, t in sizes.values())
-    return _FRAMING_BYTES + n_bytes + _FRAMING_BYTES_PER_TENSOR * (n_tensors + 64)
+    return specs
 
 
-def _read_state(weight_bytes: bytes, cap: int, names: list) -> dict:
-    """The networks' state dicts: plain, finite tensors, or refused."""
+def _weight_cap(specs: dict) -> int:
+    """Bytes ``weights.pt`` may unpack to: the networks' values plus framing."""
+    tensors = [(shape, dtype) for spec in specs.values() for shape, dtype in spec.values()]
+    if not tensors:
+        return _FRAMING_BYTES
+    n_bytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in tensors)
+    return _FRAMING_BYTES + n_bytes + _FRAMING_BYTES_PER_TENSOR * (len(tensors) + 64)
+
+
+def _read_state(weight_bytes: bytes, cap: int, specs: dict) -> dict:
+    """The networks' state dicts: exactly the tensors ``specs`` describe, finite, or refused.
+
+    Every tensor's type, dtype, shape, strides and storage are checked
+    before any operation reads its values: a tensor whose strides repeat
+    values (e.g. ``expand``-ed: a huge shape over one stored number) or
+    whose storage holds more than its values is refused, so nothing here
+    allocates more than the file's own bytes.
+    """
+    n_tensors = sum(len(spec) for spec in specs.values())
+    # torch's format is itself a zip: its records are bounded like ours.
     try:
-        # torch's format is itself a zip: its records are bounded too.
-        with zipfile.ZipFile(io.BytesIO(weight_bytes)) as inner:
-            inner_size = sum(info.file_size for info in inner.infolist())
-    except zipfile.BadZipFile:
-        inner_size = 0  # torch.load refuses it below
-    if inner_size > cap:
+        _checked_zip(io.BytesIO(weight_bytes), _weights_layout(cap, n_tensors)).close()
+    except (_NotAZip, zipfile.BadZipFile, EOFError):
         raise ModelFileError(
-            f"skanomaly model file refused: {_WEIGHTS} holds more than its manifest"
-        )
+            f"corrupted skanomaly model file: {_WEIGHTS} is not a torch archive"
+        ) from None
     try:
         state = torch.load(io.BytesIO(weight_bytes), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ...
@@ -863,22 +1166,72 @@ def _read_state(weight_bytes: bytes, cap: int, names: list) -> dict:
             f"unsafe or corrupted skanomaly model file: {_WEIGHTS} holds more than "
             f"plain weights, or is damaged ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-    if not isinstance(state, dict) or sorted(state) != sorted(names):
+    if not isinstance(state, dict) or sorted(state) != sorted(specs):
         raise ModelFileError(
             f"malformed skanomaly model file: {_WEIGHTS} does not match the manifest"
         )
     for name, tensors in state.items():
-        if not isinstance(tensors, dict) or not all(
-            isinstance(t, torch.Tensor) for t in tensors.values()
-        ):
-            raise ModelFileError(f"malformed skanomaly model file: {name} is not a state_dict")
+        if not isinstance(tensors, dict) or set(tensors) != set(specs[name]):
+            raise ModelFileError(
+                f"malformed skanomaly model file: {name} in {_WEIGHTS} is not the state_dict "
+                "of the networks the manifest describes"
+            )
         for key, tensor in tensors.items():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            _check_tensor(tensor, *specs[name][key], f"{name}.{key}")
+    # Only now are values read, a bounded slice at a time.
+    for name, tensors in state.items():
+        for key, tensor in tensors.items():
+            if tensor.is_floating_point() and not _all_finite(tensor):
                 raise ModelFileError(
                     f"skanomaly model file refused: weights {name}.{key:.60} hold NaN or "
                     "infinite values"
                 )
     return state
+
+
+def _check_tensor(tensor, shape: tuple, dtype: torch.dtype, where: str) -> None:
+    """A plain dense CPU tensor of ``shape`` and ``dtype`` over its own storage; metadata only."""
+
+    def refuse(why):
+        raise ModelFileError(f"malformed skanomaly model file: weights {where:.80} {why}")
+
+    if type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        refuse(f"are a {type(tensor).__name__}, not a tensor")
+    if tensor.layout != torch.strided or tensor.device.type != "cpu" or tensor.is_quantized:
+        refuse("are not a plain tensor")
+    if tensor.dtype != dtype:
+        refuse(f"are {tensor.dtype}, not {dtype}")
+    if tuple(tensor.shape) != shape:
+        refuse(f"have shape {tuple(tensor.shape)!r:.80}, not {shape}")
+    n_bytes = math.prod(shape) * tensor.element_size()
+    if (
+        tensor.is_neg()
+        or tensor.storage_offset() != 0
+        or not _dense(shape, tensor.stride())
+        or tensor.untyped_storage().nbytes() != n_bytes
+    ):
+        refuse("are not stored densely, each value once")
+
+
+def _dense(shape: tuple, strides: tuple) -> bool:
+    """Whether ``strides`` lay ``shape`` out with no gap and no repeat (any axis order)."""
+    expected = 1
+    for size, stride in sorted(zip(shape, strides, strict=True), key=lambda pair: pair[1]):
+        if size == 1:
+            continue  # any stride: the axis is never stepped along
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every value is finite, looking at ``_FINITE_CHUNK`` values at a time."""
+    flat = tensor.as_strided((tensor.numel(),), (1,))  # dense, from offset 0: checked
+    return all(
+        bool(torch.isfinite(flat[start : start + _FINITE_CHUNK]).all())
+        for start in range(0, flat.numel(), _FINITE_CHUNK)
+    )
 
 
 def _load_networks(estimator, state: dict, device) -> None:
@@ -914,19 +1267,32 @@ def _load_networks(estimator, state: dict, device) -> None:
 def _check_finite_scores(estimator) -> None:
     """Refuse a model that cannot score: e.g. broken normalisation statistics.
 
-    One row at the centre of the training data is scored; AnoGAN's latent
-    search runs a few steps only, on a copy, so this stays quick.
+    A fixed amount of work, whatever the file says: four rows, scored one
+    at a time (the centre of the training data; every feature at the
+    largest scaled value, which all larger inputs saturate to; at the
+    smallest; alternating), on a copy whose AnoGAN latent search starts
+    from one code and runs at most ``_PROBE_SEARCH_STEPS`` steps.  The
+    extreme rows are where large weights overflow first; every model
+    ``fit`` makes scores them finitely.
     """
     probe = object.__new__(type(estimator))
     vars(probe).update(vars(estimator))
+    probe._score_batch_rows = lambda: 1  # one row per chunk: no padding rows
     if "latent_steps" in vars(probe):
-        probe.latent_steps = min(probe.latent_steps, 5)
-    row = np.asarray(estimator.shift_, dtype=np.float64)[None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. feature names: the probe is an array
-        score = probe.score_samples(row)
-    if not np.all(np.isfinite(score)):
-        raise ModelFileError(
-            "skanomaly model file refused: the model gives non-finite scores (its weights or "
-            "statistics are broken)"
-        )
+        probe.latent_steps = min(probe.latent_steps, _PROBE_SEARCH_STEPS)
+    if getattr(probe, "latent_candidates_", None) is not None:
+        probe.latent_candidates_ = probe.latent_candidates_[:1]
+    ones = torch.ones(estimator.n_features_in_)
+    alternating = ones.clone()
+    alternating[1::2] = -1
+    shape = (1, *estimator.image_shape_) if estimator.image_shape_ is not None else (1, -1)
+    for row in (0 * ones, ones, -ones, alternating):
+        # Scaled rows, as _to_tensor makes them: the centre, and +-_INPUT_LIMIT.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = probe._score_tensor((row * _INPUT_LIMIT).reshape(shape))
+        if not np.all(np.isfinite(score)):
+            raise ModelFileError(
+                "skanomaly model file refused: the model gives non-finite scores (its weights "
+                "or statistics are broken)"
+            )

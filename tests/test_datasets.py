@@ -23,6 +23,7 @@ from skanomaly.datasets import (
     write_image_folder,
     write_mvtec_folder,
 )
+from skanomaly.exceptions import ImageFolderWarning
 
 from .conftest import shared_dataset, write_png
 
@@ -167,7 +168,8 @@ def test_image_folder_flat_has_no_labels(tmp_path):
     for i in range(3):
         Image.new("L", (8, 8), 10 * i).save(tmp_path / f"{i}.png")
     (tmp_path / "notes.txt").write_text("ignored")
-    data = load_image_folder(tmp_path)
+    with pytest.warns(ImageFolderWarning, match=r"other file types \(\.txt\): 1\): notes.txt"):
+        data = load_image_folder(tmp_path)
     assert data.target is None and data.classes == []
     assert data.images.shape == (3, 1, 8, 8)
     np.testing.assert_allclose(data.images[:, 0, 0, 0], np.array([0, 10, 20]) / 255)
@@ -176,7 +178,8 @@ def test_image_folder_flat_has_no_labels(tmp_path):
 def test_image_folder_resize_and_channels(tmp_path):
     Image.new("RGB", (20, 16), (255, 0, 0)).save(tmp_path / "red.png")
     Image.new("L", (30, 30), 255).save(tmp_path / "white.png")
-    rgb = load_image_folder(tmp_path, image_size=12)
+    with pytest.warns(ImageFolderWarning, match="1 of the 2 images .* colour.*: red.png"):
+        rgb = load_image_folder(tmp_path, image_size=12)
     assert rgb.images.shape == (2, 3, 12, 12)  # one colour image: everything RGB
     np.testing.assert_allclose(rgb.images[0, :, 5, 5], [1, 0, 0])
     grey = load_image_folder(tmp_path, image_size=(8, 10), grayscale=True)
@@ -265,7 +268,8 @@ def test_symlink_cycles_are_not_followed_round(tmp_path):
     os.symlink("..", tmp_path / "good" / "loop")  # good/loop/good/loop/...
     os.symlink(tmp_path / "good", tmp_path / "crack" / "again")
     os.symlink(tmp_path / "good" / "0.png", tmp_path / "good" / "same.png")
-    data = load_image_folder(tmp_path)
+    with pytest.warns(ImageFolderWarning, match="links to files already read: 1"):
+        data = load_image_folder(tmp_path)
     assert len(data.paths) == 4 and len(set(map(os.path.realpath, data.paths))) == 4
     np.testing.assert_array_equal(data.target, [1, 0, 0, 0])
 
@@ -276,7 +280,8 @@ def test_a_fifo_named_like_an_image_does_not_hang(tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     signal.alarm(30)  # a hang fails the test instead of blocking the run
     try:
-        data = load_image_folder(tmp_path)
+        with pytest.warns(ImageFolderWarning, match="not regular files: 1"):
+            data = load_image_folder(tmp_path)
     finally:
         signal.alarm(0)
     assert [os.path.basename(p) for p in data.paths] == ["a.png", "b.png"]
@@ -290,6 +295,157 @@ def test_huge_image_is_refused_in_one_line_before_decoding(tmp_path):
             with pytest.raises(ValueError, match=f"huge.png {match}") as info:
                 load_image_folder(tmp_path, image_size=image_size)
             assert "\n" not in str(info.value) and "downscale" in str(info.value)
+
+
+# ----------------------------------------------------------------------
+# Folders from the wild: hidden entries, skipped files, orientation,
+# colour and transparency, each by one stated rule.
+# ----------------------------------------------------------------------
+def _skip_warning(record):
+    """The one 'skipped' warning among ``record`` (pytest.warns' list)."""
+    (warning,) = [w for w in record if "skipped" in str(w.message)]
+    assert "\n" not in str(warning.message)
+    return str(warning.message)
+
+
+def test_hidden_entries_are_not_read(tmp_path):
+    _grey(tmp_path / "good", "a.png", 10)
+    _grey(tmp_path / "crack", "b.png", 200)
+    _grey(tmp_path / "good" / ".ipynb_checkpoints", "a-checkpoint.png")
+    _grey(tmp_path / ".cache", "x.png")
+    # macOS: AppleDouble files (not images) beside each file, and __MACOSX/ in zips.
+    (tmp_path / "good" / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "__MACOSX" / "good").mkdir(parents=True)
+    (tmp_path / "__MACOSX" / "good" / "._a.png").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    with pytest.warns(ImageFolderWarning) as record:
+        data = load_image_folder(tmp_path)
+    assert data.classes == ["crack", "good"] and len(data.paths) == 2
+    np.testing.assert_array_equal(data.target, [1, 0])
+    message = _skip_warning(record)
+    assert "skipped 5 entries" in message and "(hidden: 5)" in message
+    assert {os.path.relpath(p, tmp_path) for p in data.skipped} == {
+        ".DS_Store", ".cache", "__MACOSX", "good/.ipynb_checkpoints", "good/._a.png",
+    }  # fmt: skip
+    assert set(data.skipped.values()) == {"hidden"}
+
+
+def test_every_skipped_file_is_counted_and_named_in_one_line(tmp_path):
+    for i in range(3):
+        _grey(tmp_path / "good", f"{i}.png", 10 * i)
+    _grey(tmp_path / "bad", "x.png")
+    Image.new("L", (9, 9), 50).save(tmp_path / "good" / "anim.gif")  # GIFs are not read
+    for i in range(12):
+        (tmp_path / "bad" / f"notes{i}.txt").write_text("n")
+    _grey(tmp_path, "loose.png")  # beside the class folders: belongs to no class
+    os.symlink(tmp_path / "missing.png", tmp_path / "good" / "dangling.png")
+    with pytest.warns(ImageFolderWarning) as record:
+        data = load_image_folder(tmp_path)
+    assert len(data.paths) == 4
+    message = _skip_warning(record)
+    assert "skipped 15 entries" in message
+    assert "other file types (.gif, .txt): 13" in message
+    assert "broken links: 1" in message and "beside the class folders: 1" in message
+    assert "bad/notes0.txt" in message and "and 5 more" in message  # ten named
+    assert data.skipped[str(tmp_path / "good" / "anim.gif")] == "type"
+    assert len(data.skipped) == 15 and data.skipped[str(tmp_path / "loose.png")] == "loose"
+
+
+def test_nothing_skipped_no_warning(folder):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageFolderWarning)
+        assert load_image_folder(folder[0] / "test").skipped == {}
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    return exif
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # A phone photo: rows as the sensor read them, and a tag to turn them.
+    pixels = np.arange(8 * 12, dtype=np.uint8).reshape(8, 12) * 2
+    Image.fromarray(pixels).save(tmp_path / "a.png", exif=_exif(6))  # rotate 90 clockwise
+    Image.fromarray(pixels).save(tmp_path / "b.png", exif=_exif(3))  # rotate 180
+    data = load_image_folder(tmp_path, image_size=(12, 8))
+    np.testing.assert_array_equal(np.round(data.images[0, 0] * 255), np.rot90(pixels, -1))
+    # Without image_size the two differ in size, as they would on screen.
+    with pytest.raises(ValueError, match="a.png is 12x8 but .*b.png is 8x12"):
+        load_image_folder(tmp_path)
+
+
+def test_exif_orientation_keeps_masks_aligned(tmp_path):
+    pixels = np.zeros((8, 12), dtype=np.uint8)
+    pixels[0, :3] = 255  # a defect in the top left corner of the stored rows
+    for name in ("good", "crack"):
+        (tmp_path / "test" / name).mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / "test" / name / "a.png", exif=_exif(6))
+    (tmp_path / "ground_truth" / "crack").mkdir(parents=True)
+    upright = np.rot90(pixels, -1)
+    Image.fromarray(upright).save(tmp_path / "ground_truth" / "crack" / "a_mask.png")
+    data = load_image_folder(tmp_path / "test", return_masks=True)
+    assert data.images.shape == (2, 1, 12, 8)
+    np.testing.assert_array_equal(data.masks[0], upright > 0)
+    np.testing.assert_array_equal(data.images[0, 0] > 0.5, data.masks[0])
+
+
+def test_transparent_pixels_are_composited_onto_black(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., 0] = 255  # red everywhere, hidden where transparent
+    rgba[:4, :, 3] = 255
+    rgba[4:, :, 3] = 0
+    rgba[4, 0, 3] = 128  # half transparent: half the red
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "b.png")
+    with pytest.warns(ImageFolderWarning, match="1 of the 2 images .* transparent .*: a.png$"):
+        data = load_image_folder(tmp_path)
+    red = data.images[:, 0]
+    assert np.all(red[0, :4] == 1) and np.all(red[0, 5:] == 0) and np.all(red[1] == 1)
+    assert red[0, 4, 0] == pytest.approx(128 / 255, abs=1 / 255)
+    # Grey with alpha stays grey, by the same rule.
+    Image.fromarray(
+        np.stack([np.full((8, 8), 200), rgba[..., 3]], -1).astype(np.uint8), "LA"
+    ).save(tmp_path / "a.png")
+    Image.new("L", (8, 8), 200).save(tmp_path / "b.png")
+    with pytest.warns(ImageFolderWarning, match="transparent"):
+        grey = load_image_folder(tmp_path)
+    assert grey.images.shape == (2, 1, 8, 8)
+    assert np.all(grey.images[0, 0, 5:] == 0) and np.all(grey.images[1] == 200 / 255)
+
+
+def _palette_image(path, colours):
+    image = Image.new("P", (8, 8), 1)
+    image.putpalette([c for colour in colours for c in colour])
+    image.save(path)
+
+
+def test_a_grey_palette_image_keeps_a_grey_folder_grey(tmp_path):
+    for i in range(3):
+        Image.new("L", (8, 8), 40 * i).save(tmp_path / f"{i}.png")
+    _palette_image(tmp_path / "p.png", [(0, 0, 0), (90, 90, 90)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageFolderWarning)
+        data = load_image_folder(tmp_path)
+    assert data.images.shape == (4, 1, 8, 8)  # was RGB, all four
+    assert data.paths[-1].endswith("p.png") and np.all(data.images[-1] == 90 / 255)
+
+
+def test_colour_among_grey_images_is_read_as_rgb_with_a_warning(tmp_path):
+    for i in range(3):
+        Image.new("L", (8, 8), 40 * i).save(tmp_path / f"{i}.png")
+    _palette_image(tmp_path / "p.png", [(0, 0, 0), (200, 30, 30)])
+    with pytest.warns(ImageFolderWarning, match=r"1 of the 4 images .*grayscale=True.*: p\.png"):
+        data = load_image_folder(tmp_path)
+    assert data.images.shape == (4, 3, 8, 8)
+    np.testing.assert_allclose(data.images[-1, :, 0, 0], np.array([200, 30, 30]) / 255)
+    assert load_image_folder(tmp_path, grayscale=True).images.shape == (4, 1, 8, 8)
 
 
 # ----------------------------------------------------------------------

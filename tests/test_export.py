@@ -155,3 +155,40 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         _write_atomically(path, b"partial")
     assert path.read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["model.onnx"]
+
+
+@pytest.mark.parametrize(
+    "cls, n_estimators",
+    [(GANomalyDetector, 1), (GANomalyDetector, "auto"), (EGBADDetector, 1)],
+)
+def test_features_far_from_zero_keep_their_digits(cls, n_estimators, tmp_path):
+    # A mean of 5e6 and a spread of 1: a float32 shift is off by up to 0.25,
+    # a quarter of a spread (relative score errors of 0.1 to 26 before).
+    rng = np.random.default_rng(0)
+    X = (5e6 + rng.normal(size=(300, 6)) * [1, 2, 0.5, 3, 1, 10]).astype(np.float32)
+    detector = fast(cls, n_estimators=n_estimators).fit(X[:200])
+    path = export_onnx(detector, tmp_path / "model.onnx")
+    score, anomaly_map = run_onnx(path, X)
+    np.testing.assert_allclose(score, -detector.score_samples(X), rtol=1e-4)
+    np.testing.assert_allclose(anomaly_map, detector.anomaly_map(X), rtol=1e-4, atol=1e-5)
+
+
+def test_a_nan_feature_gives_a_nan_score(tabular, digits_images, tmp_path):
+    X_train, X_test = tabular
+    rows = X_test[:4].astype(np.float32)
+    rows[1, 2] = rows[3] = np.nan
+    images = digits_images[0][:40].astype(np.float32)
+    image_rows = images[:3].copy()
+    image_rows[1, 0, 4, 4] = np.nan
+    for detector, X in (
+        (fast(GANomalyDetector).fit(X_train), rows),
+        (fast(EGBADDetector, n_filters=4).fit(images), image_rows),
+    ):
+        path = export_onnx(detector, tmp_path / "model.onnx")
+        score, anomaly_map = run_onnx(path, X)
+        missing = np.isnan(X.reshape(len(X), -1)).any(1)
+        assert np.all(np.isnan(score[missing])) and np.all(np.isfinite(score[~missing]))
+        assert np.all(np.isnan(anomaly_map[np.isnan(X)]))
+        assert np.all(np.isfinite(anomaly_map[~missing]))
+        with pytest.raises(ValueError, match="NaN"):  # as score_samples refuses it
+            detector.score_samples(X)
