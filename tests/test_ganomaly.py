@@ -27,7 +27,11 @@ def test_score_choice(blobs):
     expected = 0.1 * scores["latent"] / latent_scale + 0.9 * scores["reconstruction"] / recon_scale
     np.testing.assert_allclose(scores["combined"], expected, rtol=1e-5)
     # The scales are the training means of each term.
-    train_latent = -fast(GANomalyDetector, n_estimators=1).fit(inliers).score_samples(inliers)
+    train_latent = (
+        -fast(GANomalyDetector, anomaly_score="latent", n_estimators=1)
+        .fit(inliers)
+        .score_samples(inliers)
+    )
     assert latent_scale == pytest.approx(train_latent.mean(), rel=1e-5)
 
 

@@ -132,7 +132,7 @@ PARAM_CASES = [
         "'contamination' parameter.*range \\(0.0, 0.5\\]",
     ),
     ("contamination 0.7", {"contamination": 0.7}, ROWS, "'contamination' parameter.*Got 0.7"),
-    ("contamination auto", {"contamination": "auto"}, ROWS, "'contamination' parameter"),
+    ("contamination other string", {"contamination": "fence"}, ROWS, "'contamination' parameter"),
     ("n_epochs 0", {"n_epochs": 0}, ROWS, "'n_epochs' parameter.*Got 0"),
     ("n_epochs text", {"n_epochs": "many"}, ROWS, "'n_epochs' parameter.*'many'"),
     ("n_epochs float", {"n_epochs": 2.5}, ROWS, "'n_epochs' parameter.*Got 2.5"),

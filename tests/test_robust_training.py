@@ -10,6 +10,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from skanomaly import AnoGANDetector
+
 from .conftest import fast
 
 
@@ -47,6 +49,12 @@ def test_robust_training_does_not_learn_the_planted_anomalies(detector_class, co
             roc_auc_score(y_test, -detector.score_samples(X_test)),
         )
     (plain_train, plain_test), (robust_train, robust_test) = aucs[False], aucs[True]
+    if plain_test > 0.99:
+        # AnoGAN's generator leaves this small cluster out even in plain
+        # training (its codes never reach it): trimming must not hurt.
+        assert detector_class is AnoGANDetector, aucs
+        assert min(robust_train, robust_test) > 0.99, aucs
+        return
     assert robust_train > plain_train + 0.02, aucs
     assert robust_test > plain_test + 0.02, aucs
     assert robust_test > 0.95, aucs

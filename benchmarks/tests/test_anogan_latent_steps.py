@@ -18,9 +18,9 @@ def test_quick_run_scores_each_search_length_on_the_same_fit():
 def test_fit_steps_set_what_auto_aims_at():
     assert bench.detector_class(None) is AnoGANDetector
     X = np.random.default_rng(0).normal(size=(640, 3))  # 10 batches of 64
-    detector = bench.detector_class(400)(latent_steps=0, random_state=0).fit(X)
+    detector = bench.detector_class(400)(latent_steps=0, n_estimators=1, random_state=0).fit(X)
     assert isinstance(detector, AnoGANDetector)
-    assert detector.n_epochs_ == 40  # 400 steps / 10 per epoch
+    assert detector.n_epochs_ == 40  # 400 steps / 10 per epoch (one network: all rows)
     results = bench.main(
         ["--quick", "--datasets", "breast_cancer", "--seeds", "1", "--fit-steps", "30", "60"]
     )

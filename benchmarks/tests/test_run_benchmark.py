@@ -45,6 +45,8 @@ def test_quick_run_writes_csv_markdown_and_plots(tmp_path, data_dir):
         "AutoEncoder (PyOD)",
         "IForest (PyOD)",
         "ECOD (PyOD)",
+        "KNN (PyOD)",
+        "LOF (PyOD)",
         "IsolationForest (sklearn)",
         "L1 to median (trivial)",
     } == {r["detector"] for r in tabular}
