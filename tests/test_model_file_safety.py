@@ -51,6 +51,11 @@ _MEASURE = textwrap.dedent(
     import torch, skanomaly
 
     torch.set_num_threads(1)
+    # The package imports its modules on first use: import them all now,
+    # so that no measured load pays for an import.
+    for name in skanomaly.__all__:
+        getattr(skanomaly, name)
+    import skanomaly.persistence, skanomaly.detectors  # noqa: E401
 
     def status(key):
         with open("/proc/self/status") as handle:
