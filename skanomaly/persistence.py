@@ -349,6 +349,7 @@ _MAX_CHANNELS = 256
 _MAX_WIDTH = 2**16  # hidden_dims entries
 _MAX_LATENT = 8192
 _MAX_HIDDEN_LAYERS = 16
+_MAX_ESTIMATORS = 64  # networks of a tabular ensemble
 _MAX_FILTERS = 4096
 _MAX_BATCH_SIZE = 2**16
 _MAX_START_CODES = 1024
@@ -1002,9 +1003,24 @@ def _restore_attributes(cls, manifest: dict, arrays: dict) -> BaseGANDetector:
     estimator._validate_params()
     _check_params(estimator)
     fitted = {key: _decode(value, arrays) for key, value in manifest["fitted"].items()}
+    _upgrade_single_network(estimator, fitted)
     _check_fitted(fitted)
     vars(estimator).update(fitted)
     return estimator
+
+
+def _upgrade_single_network(estimator, fitted: dict) -> None:
+    """Files saved before tabular ensembles (0.3) hold one plainly trained network.
+
+    They have no ``n_estimators_``: they load as what they are, one network
+    without robust training, and score exactly as when they were saved.
+    """
+    if "n_estimators_" in fitted or "offset_" not in fitted:
+        return
+    fitted.update(n_estimators_=1, trim_fraction_=0.0)
+    estimator.set_params(n_estimators=1, robust_training=False)
+    if "anomaly_score" in estimator.get_params() and "anomaly_score_" not in fitted:
+        fitted["anomaly_score_"] = estimator.anomaly_score
 
 
 def _check_params(estimator) -> None:
@@ -1085,6 +1101,22 @@ def _check_fitted(fitted: dict) -> None:
             refuse("offset_", "is not a number")
         if not math.isfinite(offset):
             refuse("offset_", f"is {offset}: the model cannot flag anything")
+    members = fitted.get("n_estimators_")
+    if members is not None and (type(members) is not int or not 1 <= members <= _MAX_ESTIMATORS):
+        refuse("n_estimators_", f"= {members!r:.40} is not a number of networks from 1 to 64")
+    trim = fitted.get("trim_fraction_")
+    if trim is not None and (type(trim) is not float or not 0.0 <= trim <= 0.5):
+        refuse("trim_fraction_", f"= {trim!r:.40} is not a fraction in [0, 0.5]")
+    scaling = fitted.get("member_scaling_")
+    if (members or 1) > 1 and (
+        not isinstance(scaling, np.ndarray)
+        or scaling.shape != (2, members)
+        or not np.all(scaling[1] > 0)
+    ):
+        refuse("member_scaling_", f"is not the (2, {members}) centres and positive spreads")
+    score = fitted.get("anomaly_score_")
+    if score is not None and score not in ("latent", "reconstruction", "combined"):
+        refuse("anomaly_score_", f"= {score!r:.40} is not a GANomaly score")
     scores = fitted.get("decision_scores_")
     if scores is not None and (
         not isinstance(scores, np.ndarray)

@@ -779,3 +779,55 @@ def test_mutated_model_files_fail_cleanly_or_score(tabular_file, fitted_image, b
     assert sum(outcomes.values()) >= FUZZ_EXAMPLES * 0.9, summary
     # Both ends are reached: mutations the format ignores, and refusals.
     assert outcomes.get("loaded and scored", 0) > 0 and outcomes["refused"] > 0, summary
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"n_estimators_": 0}, "n_estimators_ = 0 is not a number of networks"),
+        ({"n_estimators_": 65}, "n_estimators_ = 65 is not a number of networks"),
+        ({"n_estimators_": 2.5}, "n_estimators_ = 2.5 is not a number of networks"),
+        ({"n_estimators_": 3}, r"member_scaling_ is not the \(2, 3\)"),
+        ({"trim_fraction_": 0.9}, "trim_fraction_ = 0.9 is not a fraction"),
+        ({"anomaly_score_": "bogus"}, "anomaly_score_ = 'bogus' is not a GANomaly score"),
+    ],
+)
+def test_tampered_ensembles_are_refused(change, match, tabular_file, tmp_path):
+    with pytest.raises(ModelFileError, match=match) as info:
+        skanomaly.load(rewrite_model_file(tabular_file, tmp_path / "t.skan", fitted=change))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [[[0.0] * 5, [1.0] * 4 + [0.0]], [[0.0] * 5]])
+def test_tampered_member_scaling_is_refused(value, tabular_file, tmp_path):
+    with pytest.raises(ModelFileError, match="member_scaling_ is not the"):
+        skanomaly.load(with_array(tabular_file, tmp_path / "t.skan", "member_scaling_", value))
+
+
+def test_files_from_before_ensembles_load_as_one_plain_network(blobs, tmp_path):
+    # What 0.2 saved: no ensemble or robust-training parameters or attributes.
+    detector = fast(
+        GANomalyDetector, n_estimators=1, robust_training=False, anomaly_score="latent"
+    ).fit(blobs[0])
+    path = tmp_path / "new.skan"
+    skanomaly.save(detector, path)
+    manifest = json.loads(members_of(path)["manifest.json"])
+    fitted = {
+        k: v
+        for k, v in manifest["fitted"].items()
+        if k not in ("n_estimators_", "trim_fraction_", "anomaly_score_", "decision_scores_")
+    }
+    params = {
+        k: v for k, v in manifest["params"].items() if k not in ("n_estimators", "robust_training")
+    }
+    old = rewrite_model_file(
+        path, tmp_path / "old.skan", manifest={"fitted": fitted, "params": params}
+    )
+    loaded = skanomaly.load(old)
+    assert (loaded.n_estimators, loaded.robust_training) == (1, False)
+    assert (loaded.n_estimators_, loaded.trim_fraction_, loaded.anomaly_score_) == (
+        1,
+        0.0,
+        "latent",
+    )
+    np.testing.assert_array_equal(loaded.score_samples(blobs[1]), detector.score_samples(blobs[1]))
