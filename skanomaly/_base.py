@@ -106,6 +106,11 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     # by no less than ``floor`` (each step then sees more distinct samples,
     # and large sets were measured to need fewer steps).
     _auto_steps_shrink = {"tabular": None, "image": None}
+    # The default tabular sizes, for the docstrings (see ``_tabular_sizes``).
+    _tabular_sizes_doc = (
+        "4 (the number of features minus one, for fewer than 5)",
+        "two layers of 32 and 16 units",
+    )
     # What early stopping monitors, for the docstrings (see ``_validation_loss``).
     _val_loss_doc = "the mean absolute reconstruction error of the held-out rows"
 

@@ -27,13 +27,12 @@ _SHARED_PARAMETERS = """\
     learning_rate : float, default=2e-4
         Adam learning rate (beta1 = 0.5) of every network.
     latent_dim : int, default=None
-        Size of the code ``z``. ``None``: half the number of features
-        (2 to 64) for tabular data; 100 for images of 1,024 values or more,
-        else a quarter of the pixel count (at least 16).
+        Size of the code ``z``. ``None``: %(tabular_latent)s for tabular
+        data; 100 for images of 1,024 values or more, else a quarter of the
+        pixel count (at least 16).
     hidden_dims : sequence of int, default=None
-        Widths of the MLP layers for tabular data. ``None``: two layers,
-        the first twice the number of features rounded up to a power of two
-        (64 to 512), the second half as wide.
+        Widths of the MLP layers for tabular data. ``None``:
+        %(tabular_hidden)s.
     n_filters : int, default=64
         Channels of the first convolution of the image networks.
     image_shape : tuple of int, default=None
@@ -142,8 +141,12 @@ def fill_doc(cls):
     are replaced; the parameter text names the class's own ``"auto"`` step
     counts and early-stopping loss (``_val_loss_doc``).
     """
-    parameters = _SHARED_PARAMETERS.replace("%(auto_steps)s", _steps_text(cls)).replace(
-        "%(val_loss)s", cls._val_loss_doc
+    latent, hidden = cls._tabular_sizes_doc
+    parameters = (
+        _SHARED_PARAMETERS.replace("%(auto_steps)s", _steps_text(cls))
+        .replace("%(val_loss)s", cls._val_loss_doc)
+        .replace("%(tabular_latent)s", latent)
+        .replace("%(tabular_hidden)s", hidden)
     )
     # The placeholders stand indented in the docstring: the first line of
     # each section goes in without its own indentation.
