@@ -105,12 +105,14 @@ def test_data_dir_defaults_to_the_data_home(tmp_path, monkeypatch):
     assert parse_args([]).data_dir == Path.home() / "skanomaly_data"
 
 
-def test_published_page_is_the_report_of_the_published_rows(tmp_path):
+@pytest.mark.parametrize("profile, folder", [("full", "."), ("adbench", "adbench")])
+def test_published_page_is_the_report_of_the_published_rows(profile, folder, tmp_path):
     """``--report-only`` on the committed results.csv writes the committed results.md."""
+    published = PUBLISHED / folder
     for name in ("results.csv", "runs.json"):
-        shutil.copy(PUBLISHED / name, tmp_path / name)
-    assert main(["--report-only", "--profile", "full", "--output", str(tmp_path)]) == 0
-    assert (tmp_path / "results.md").read_text() == (PUBLISHED / "results.md").read_text()
+        shutil.copy(published / name, tmp_path / name)
+    assert main(["--report-only", "--profile", profile, "--output", str(tmp_path)]) == 0
+    assert (tmp_path / "results.md").read_text() == (published / "results.md").read_text()
 
 
 def test_one_class_tasks_train_on_the_normal_class_only():
