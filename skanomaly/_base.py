@@ -71,6 +71,13 @@ _AUTO_FENCE = 1.5
 _PARTIAL_FIT_SCORES = 10_000
 
 
+def _rows_of(data, index: torch.Tensor):
+    """The rows ``index`` of scaled training data: a tensor, or a stream of images."""
+    if isinstance(data, torch.Tensor):
+        return data[index.to(data.device)]
+    return data.subset(index)
+
+
 def _to_cpu(value):
     """A copy of nested dicts of tensors (an optimiser's state) on the CPU."""
     if isinstance(value, torch.Tensor):
@@ -689,8 +696,16 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit_and_score(self, X) -> np.ndarray:
         """``fit``, returning ``decision_scores_``, the training rows' anomaly scores."""
+        return self._fit_or_forget(self._fit, X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_stream_and_score(self, images, num_workers: int = 0) -> np.ndarray:
+        """``_fit_and_score`` on images read from disk (:func:`skanomaly.datasets.fit_folder`)."""
+        return self._fit_or_forget(self._fit_stream, images, num_workers)
+
+    def _fit_or_forget(self, fit, *args) -> np.ndarray:
         try:
-            return self._fit(X)
+            return fit(*args)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
             self._forget_fit()
@@ -720,16 +735,38 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     def _fit(self, X) -> np.ndarray:
         """Fit on ``X``; return the anomaly scores of its rows (higher = abnormal)."""
         X, _ = self._validate_input(X, reset=True)
-        random_state = self._start_fit(len(X), lambda: self._fit_scaling(X))
+        return self._fit_data(
+            X, lambda: self._fit_scaling(X), lambda: self._to_tensor(X, clip_to_bounds=True)
+        )
+
+    def _fit_stream(self, images, num_workers: int = 0) -> np.ndarray:
+        """``_fit`` on a folder of images read from disk batch by batch.
+
+        ``images`` is a :class:`skanomaly.datasets.ImageFolderDataset`; its
+        streamed scan gives the image shape and the pixel range the scaling
+        needs, and the training, calibration and scoring passes read the
+        images they need per batch (``num_workers`` background processes).
+        """
+        from ._streaming import ScaledImages  # here: it imports this module
+
+        shape, low, high = images.scan(num_workers)
+        self._set_image_input(shape)
+        stream = ScaledImages(images, self, num_workers)
+        return self._fit_data(stream, lambda: self._fit_image_range(low, high), lambda: stream)
+
+    def _fit_data(self, X, fit_scaling, scaled) -> np.ndarray:
+        """``fit`` once the input is validated: ``fit_scaling()`` learns the scaling,
+        ``scaled()`` gives the scaled training data (a tensor, or a stream of images)."""
+        random_state = self._start_fit(len(X), fit_scaling)
         seed = random_state.randint(np.iinfo(np.int32).max)
-        data = self._to_tensor(X, clip_to_bounds=True)
+        data = scaled()
         rows, validation = self._split_validation(len(data), random_state)
         with _seeded_torch(seed, self.device_), self._threads():
             self._build_initial_networks()
             bags = self._draw_bags(rows)
             self.n_epochs_ = self._resolve_n_epochs(min(len(bag) for bag in bags))
             self.history_ = self._train(data, bags, rows, validation)
-            self._fit_score_scale(data if validation is None else data[rows])
+            self._fit_score_scale(data if validation is None else _rows_of(data, rows))
         self.decision_scores_ = self._out_of_bag_scores(X, bags)
         self._check_finite_scores(self.decision_scores_)
         self.offset_ = self._fit_offset(self.decision_scores_)
@@ -829,12 +866,13 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         validation: torch.Tensor | None,
     ) -> dict:
         """Train on the ``bags`` of ``data``; ``rows``: every training row, ``validation``."""
-        if data.nbytes <= 2**30:  # small enough: move once instead of per batch
+        # Small enough: move once instead of per batch (a stream stays where it is).
+        if isinstance(data, torch.Tensor) and data.nbytes <= 2**30:
             data = data.to(self.device_)
         training = data
         if validation is not None:
-            training = data[rows.to(data.device)]
-            validation = data[validation.to(data.device)]
+            training = _rows_of(data, rows)
+            validation = _rows_of(data, validation)
         optimizers = self._make_optimizers()
         try:
             history = self._train_epochs(data, bags, training, validation, optimizers)
@@ -933,8 +971,11 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         sums: dict[str, torch.Tensor] = {}
         n_steps = 0
         losses: dict[str, torch.Tensor] = {}
-        for index in batches:
-            batch = data[index.to(data.device)]
+        if isinstance(data, torch.Tensor):
+            batches = (data[index.to(data.device)] for index in batches)
+        else:
+            batches = data.batches(batches)  # a stream reads its images batch by batch
+        for batch in batches:
             batch = batch.to(self.device_, memory_format=self._memory_format())
             losses = self._train_step(batch, optimizers)
             # Summed on the device: one host sync per epoch, not per step.
