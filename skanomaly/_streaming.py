@@ -94,7 +94,9 @@ class ImageFolderDataset(Dataset):
     def __init__(
         self, path, image_size=None, grayscale=None, *, normal_class=None, anomalous_class=None
     ):
-        root, paths, target, classes, skipped = _folder_files(path, normal_class, anomalous_class)
+        root, paths, target, classes, skipped = _folder_files(
+            path, normal_class, anomalous_class, "ImageFolderDataset"
+        )
         self.root = root
         self.paths = paths
         self.target = target

@@ -538,7 +538,7 @@ def _named(root: Path, paths: list[str]) -> str:
     return ", ".join(names[:_NAMED_SKIPPED]) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _warn_skipped(root: Path, skipped: dict[str, str]) -> None:
+def _warn_skipped(root: Path, skipped: dict[str, str], reader: str) -> None:
     """One warning line: how many entries were skipped, why, and which."""
     counts: dict[str, int] = {}
     for reason in skipped.values():
@@ -556,7 +556,7 @@ def _warn_skipped(root: Path, skipped: dict[str, str]) -> None:
     )
     n = len(skipped)
     warnings.warn(
-        f"load_image_folder skipped {n:,} entr{'y' if n == 1 else 'ies'} in {root} ({why}): "
+        f"{reader} skipped {n:,} entr{'y' if n == 1 else 'ies'} in {root} ({why}): "
         f"{_named(root, list(skipped))} (all in the result's 'skipped')",
         ImageFolderWarning,
         stacklevel=4,
@@ -693,7 +693,7 @@ def load_image_folder(
 # Pieces of ``load_image_folder``, shared with the streamed reading of
 # ``skanomaly.datasets.ImageFolderDataset``. Their warnings name the caller
 # of the public function (``stacklevel`` counts from here).
-def _folder_files(path, normal_class, anomalous_class):
+def _folder_files(path, normal_class, anomalous_class, reader="load_image_folder"):
     """``(root, paths, target, classes, skipped)`` of an image folder; warns of skipped files."""
     root = Path(path).expanduser()
     if not root.exists():
@@ -702,7 +702,7 @@ def _folder_files(path, normal_class, anomalous_class):
         raise NotADirectoryError(f"{root} is not a folder")
     paths, target, classes, skipped = _list_images(root, normal_class, anomalous_class)
     if skipped:
-        _warn_skipped(root, skipped)
+        _warn_skipped(root, skipped, reader)
     return root, paths, target, classes, skipped
 
 

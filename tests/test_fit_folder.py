@@ -142,7 +142,7 @@ def test_warnings_come_once(tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     Image.new("RGB", (8, 8)).save(tmp_path / "b.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.warns(ImageFolderWarning, match="skipped 1 entry") as record:
+    with pytest.warns(ImageFolderWarning, match="ImageFolderDataset skipped 1 entry") as record:
         images = ImageFolderDataset(tmp_path)
     assert len(record) == 1
     with warnings.catch_warnings(record=True) as record:
