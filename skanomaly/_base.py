@@ -16,6 +16,7 @@ and one score are (see the "hooks" section of the class).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import threading
@@ -65,6 +66,25 @@ _AUTO_TRIM = 0.1
 # ``contamination="auto"`` flags scores beyond the third quartile plus this
 # many interquartile ranges (Tukey's fence).
 _AUTO_FENCE = 1.5
+# ``partial_fit`` keeps the anomaly scores of at most this many recent
+# training rows, from which ``decision_scores_`` and ``offset_`` come.
+_PARTIAL_FIT_SCORES = 10_000
+
+
+def _rows_of(data, index: torch.Tensor):
+    """The rows ``index`` of scaled training data: a tensor, or a stream of images."""
+    if isinstance(data, torch.Tensor):
+        return data[index.to(data.device)]
+    return data.subset(index)
+
+
+def _to_cpu(value):
+    """A copy of nested dicts of tensors (an optimiser's state) on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    return value
 
 
 @contextmanager
@@ -427,15 +447,273 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one chunk of data: the first call initialises, later calls continue.
+
+        The first call (on an unfitted detector) validates ``X``, learns the
+        input scaling from it, builds the networks for its shape and sizes,
+        as ``fit`` would, and trains one pass over its rows. Every later
+        call trains one more pass, in batches of ``batch_size``, over the
+        rows it is given, with the optimisers' state carried over from the
+        previous call; its rows must have the features (image shape) of the
+        first call's. Called on a detector fitted by ``fit``, it continues
+        training from the fitted weights. ``fit`` starts afresh.
+        ``n_epochs`` and early stopping apply to ``fit`` only.
+
+        After every call ``offset_``, ``decision_scores_``, ``predict`` and
+        the scores are ready. ``decision_scores_`` holds the anomaly scores
+        of the most recent training rows (at most 10,000; a random sample of
+        a larger call's rows), each taken *before* the networks trained on
+        it, so that they are scores of data the networks have not learned,
+        as new data's are ("test-then-train"). The first call's rows, which
+        untrained networks cannot score, are scored after training, by the
+        ensemble members that did not train on them, as in ``fit``.
+        ``offset_`` comes from these scores as ``fit`` takes it from its
+        own, and with several ensemble members ``member_scaling_`` is
+        refreshed from them too. Batch-norm statistics are recomputed after
+        every call from the most recent training rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            A chunk of training data. The first call needs at least 2 rows
+            (and, with several ensemble members, enough rows for each to
+            train on 2); a later call trains on a chunk of 2 rows or more
+            (a single row is scored, not trained on: batch norm needs 2).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The updated detector.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` does not have the number of features (or the image
+            shape) of the first call.
+        skanomaly.exceptions.TrainingDivergedError
+            When a loss or a score is no longer finite. A failed call
+            leaves the detector as it was before the call.
+
+        Notes
+        -----
+        The input scaling is learned from the first call only: make its
+        chunk representative (and, for tables, not tiny). The optimisers'
+        state and the recent training rows used for batch-norm statistics
+        are kept by ``pickle`` / ``joblib``, not by :func:`skanomaly.save`:
+        after :func:`skanomaly.load`, ``partial_fit`` continues with fresh
+        optimiser moments.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skanomaly import GANomalyDetector
+        >>> rng = np.random.default_rng(0)
+        >>> detector = GANomalyDetector(random_state=0)
+        >>> for _ in range(20):
+        ...     detector = detector.partial_fit(rng.normal(size=(100, 4)))
+        >>> detector.n_samples_seen_
+        2000
+        >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
+        array([ 1, -1])
+        """
+        if not hasattr(self, "offset_"):
+            try:
+                self._partial_fit_first(X)
+            except BaseException:
+                self._forget_fit()
+                raise
+            return self
+        before = dict(vars(self)), self._network_state()
+        try:
+            self._partial_fit_more(X)
+        except BaseException:
+            # Leave the detector as it was before this call.
+            vars(self).clear()
+            vars(self).update(before[0])
+            for name, module in self._networks().items():
+                module.load_state_dict(before[1][name])
+            raise
+        return self
+
+    def _partial_fit_first(self, X) -> None:
+        """The first ``partial_fit``: initialise as ``fit`` does, train one pass."""
+        X, _ = self._validate_input(X, reset=True)
+        random_state = self._start_fit(len(X), lambda: self._fit_scaling(X))
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        data = self._to_tensor(X, clip_to_bounds=True)
+        state = {"random_state": random_state, "optimizers": None, "recent": data[:0]}
+        with _seeded_torch(seed, self.device_), self._threads():
+            self._build_initial_networks()
+            bags = self._draw_bags(torch.arange(len(data)))
+            self.history_ = {}
+            self._partial_pass(data, bags, state)
+        # Untrained networks cannot score: the first rows are scored after
+        # training, each by the members that did not train on it (as in fit).
+        honest = np.ones((len(X), self.n_estimators_), dtype=bool)
+        if self.n_estimators_ > 1:
+            for member, rows in enumerate(bags):
+                honest[rows.numpy(), member] = False
+        self.n_samples_seen_ = len(X)
+        self._update_partial_scores(state, self._raw_member_scores(X), honest)
+        self._partial_fit_state = state
+
+    def _partial_fit_more(self, X) -> None:
+        """A later ``partial_fit``: score the rows, then train one pass on them."""
+        X, _ = self._validate_input(X, reset=False)
+        state = dict(self._partial_state())
+        state["random_state"] = copy.deepcopy(state["random_state"])
+        # Test-then-train: the rows are scored before the networks learn them.
+        scores = self._raw_member_scores(X)
+        seed = state["random_state"].randint(np.iinfo(np.int32).max)
+        data = self._to_tensor(X, clip_to_bounds=True)
+        with _seeded_torch(seed, self.device_), self._threads():
+            bags = self._partial_bags(torch.arange(len(data)))
+            if bags is not None:
+                self._partial_pass(data, bags, state)
+        self.n_samples_seen_ += len(X)
+        self._update_partial_scores(state, scores, np.ones(scores.shape, dtype=bool))
+        self._partial_fit_state = state
+
+    def _partial_state(self) -> dict:
+        """The state ``partial_fit`` carries between calls; made anew after ``fit`` or a load.
+
+        Then the recent scores start from ``decision_scores_``, given to
+        every member at the scale ``member_scaling_`` undoes, so that the
+        refreshed scaling ranks them as before, and the optimisers start
+        afresh.
+        """
+        state = getattr(self, "_partial_fit_state", None)
+        if state is not None:
+            return state
+        random_state = check_random_state(self.random_state)
+        anomaly_scores = np.asarray(self.decision_scores_, dtype=np.float64)
+        if len(anomaly_scores) > _PARTIAL_FIT_SCORES:
+            keep = random_state.choice(len(anomaly_scores), _PARTIAL_FIT_SCORES, replace=False)
+            anomaly_scores = anomaly_scores[np.sort(keep)]
+        scores = anomaly_scores[:, None].repeat(self.n_estimators_, 1)
+        if self.n_estimators_ > 1:
+            center, spread = self.member_scaling_
+            scores = center + spread * scores
+        if not hasattr(self, "n_samples_seen_"):
+            self.n_samples_seen_ = len(self.decision_scores_)
+        return {
+            "random_state": random_state,
+            "optimizers": None,
+            "recent": torch.empty(0, *(self.image_shape_ or (self.n_features_in_,))),
+            "scores": scores,
+            "honest": np.ones(scores.shape, dtype=bool),
+        }
+
+    def _partial_bags(self, rows: torch.Tensor) -> list[torch.Tensor] | None:
+        """Each member's rows of a later ``partial_fit`` call; None when there is nothing to train.
+
+        Drawn as ``_draw_bags`` does, but a member left with fewer than 2
+        rows gets more of the call's rows at random: the call's scores were
+        taken before training, so no row needs to stay out of a bag.
+        """
+        if len(rows) < 2:
+            return None
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return [rows]
+        member_of = torch.rand(len(rows), n_members).argsort(1)[:, : math.ceil(n_members / 2)]
+        bags = []
+        for member in range(n_members):
+            mine = (member_of == member).any(1)
+            if int(mine.sum()) < 2:
+                others = torch.nonzero(~mine).flatten()
+                extra = others[torch.randperm(len(others))[: 2 - int(mine.sum())]]
+                mine[extra] = True
+            bags.append(rows[mine])
+        return bags
+
+    def _partial_pass(self, data: torch.Tensor, bags: list[torch.Tensor], state: dict) -> None:
+        """One pass over ``bags`` of the scaled ``data``, the optimisers' state kept in ``state``.
+
+        Then batch norm is recalibrated, and score scales refitted, on the
+        most recent training rows.
+        """
+        on_device = data.to(self.device_) if data.nbytes <= 2**30 else data
+        optimizers = self._make_optimizers()
+        try:
+            if state["optimizers"] is not None:
+                for name, optimizer in optimizers.items():
+                    # The moments carry over; the settings are today's (set_params).
+                    settings = optimizer.state_dict()["param_groups"]
+                    optimizer.load_state_dict(
+                        {"state": state["optimizers"][name], "param_groups": settings}
+                    )
+            shuffle = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ()).item()))
+            batches = self._epoch_batches(bags, shuffle)
+            means, losses = self._run_steps(on_device, batches, optimizers)
+            state["optimizers"] = {
+                name: _to_cpu(optimizer.state_dict()["state"])
+                for name, optimizer in optimizers.items()
+            }
+        finally:
+            release_parameters(optimizers.values())
+        if losses:
+            self._end_epoch(losses)
+            self._check_losses(means, "in partial_fit")
+            history = {name: list(values) for name, values in self.history_.items()}
+            for name in [*history, *(name for name in means if name not in history)]:
+                history.setdefault(name, []).append(means.get(name, math.nan))
+            self.history_ = history
+        recent = torch.cat([state["recent"], data])[-self._calibration_rows() :]
+        state["recent"] = recent
+        self._calibrate_batch_norm(recent)
+        self._fit_score_scale(recent)
+
+    def _update_partial_scores(self, state: dict, scores: np.ndarray, honest: np.ndarray) -> None:
+        """Add a call's raw member scores to the recent ones; set the threshold from them.
+
+        Only the most recent scores are kept: earlier ones belong to weights
+        that have moved since.
+        """
+        if len(scores) > _PARTIAL_FIT_SCORES:
+            keep = np.sort(
+                state["random_state"].choice(len(scores), _PARTIAL_FIT_SCORES, replace=False)
+            )
+            scores, honest = scores[keep], honest[keep]
+        if "scores" in state:
+            scores = np.concatenate([state["scores"], scores])[-_PARTIAL_FIT_SCORES:]
+            honest = np.concatenate([state["honest"], honest])[-_PARTIAL_FIT_SCORES:]
+        state["scores"], state["honest"] = scores, honest
+        if self.n_estimators_ == 1:
+            anomaly_scores = scores[:, 0].copy()
+        else:
+            anomaly_scores = self._combine_member_scores(scores, honest)
+        self._check_finite_scores(anomaly_scores)
+        self.decision_scores_ = anomaly_scores
+        self.offset_ = self._fit_offset(anomaly_scores)
+
+    def _forget_fit(self) -> None:
+        """Remove every fitted attribute: a failed fit leaves no half-fitted model."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+        vars(self).pop("_network_names", None)
+        vars(self).pop("_partial_fit_state", None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def _fit_and_score(self, X) -> np.ndarray:
         """``fit``, returning ``decision_scores_``, the training rows' anomaly scores."""
+        return self._fit_or_forget(self._fit, X)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_stream_and_score(self, images, num_workers: int = 0) -> np.ndarray:
+        """``_fit_and_score`` on images read from disk (:func:`skanomaly.datasets.fit_folder`)."""
+        return self._fit_or_forget(self._fit_stream, images, num_workers)
+
+    def _fit_or_forget(self, fit, *args) -> np.ndarray:
         try:
-            return self._fit(X)
+            return fit(*args)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
-            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-                delattr(self, name)
-            vars(self).pop("_network_names", None)
+            self._forget_fit()
             raise
 
     def _threads(self):
@@ -462,34 +740,74 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     def _fit(self, X) -> np.ndarray:
         """Fit on ``X``; return the anomaly scores of its rows (higher = abnormal)."""
         X, _ = self._validate_input(X, reset=True)
-        if self.image_shape_ is not None:
-            self._check_model_memory(len(X))
-        self.device_ = resolve_device(self.device)
-        self._resolve_sizes()
-        self._fit_scaling(X)
-        self.trim_fraction_ = self._resolve_trim_fraction()
-        random_state = check_random_state(self.random_state)
+        return self._fit_data(
+            X, lambda: self._fit_scaling(X), lambda: self._to_tensor(X, clip_to_bounds=True)
+        )
+
+    def _fit_stream(self, images, num_workers: int = 0) -> np.ndarray:
+        """``_fit`` on a folder of images read from disk batch by batch.
+
+        ``images`` is a :class:`skanomaly.datasets.ImageFolderDataset`; its
+        streamed scan gives the image shape and the pixel range the scaling
+        needs, and the training, calibration and scoring passes read the
+        images they need per batch (``num_workers`` background processes).
+        """
+        from ._streaming import ScaledImages  # here: it imports this module
+
+        shape, low, high = images.scan(num_workers)
+        self._set_image_input(shape)
+        stream = ScaledImages(images, self, num_workers)
+        return self._fit_data(stream, lambda: self._fit_image_range(low, high), lambda: stream)
+
+    def _fit_data(self, X, fit_scaling, scaled) -> np.ndarray:
+        """``fit`` once the input is validated: ``fit_scaling()`` learns the scaling,
+        ``scaled()`` gives the scaled training data (a tensor, or a stream of images)."""
+        random_state = self._start_fit(len(X), fit_scaling)
         seed = random_state.randint(np.iinfo(np.int32).max)
-        data = self._to_tensor(X, clip_to_bounds=True)
+        data = scaled()
         rows, validation = self._split_validation(len(data), random_state)
         with _seeded_torch(seed, self.device_), self._threads():
-            self._network_names = ()
-            self._build_networks()
-            for module in self._networks().values():
-                module.apply(dcgan_init)
-                module.to(self.device_)
+            self._build_initial_networks()
             bags = self._draw_bags(rows)
             self.n_epochs_ = self._resolve_n_epochs(min(len(bag) for bag in bags))
             self.history_ = self._train(data, bags, rows, validation)
-            self._fit_score_scale(data if validation is None else data[rows])
+            self._fit_score_scale(data if validation is None else _rows_of(data, rows))
         self.decision_scores_ = self._out_of_bag_scores(X, bags)
-        if not np.all(np.isfinite(self.decision_scores_)):
+        self._check_finite_scores(self.decision_scores_)
+        self.offset_ = self._fit_offset(self.decision_scores_)
+        return self.decision_scores_
+
+    def _start_fit(self, n_samples: int, fit_scaling) -> np.random.RandomState:
+        """What ``fit`` and a first ``partial_fit`` do once the input is validated.
+
+        Forgets any earlier ``partial_fit`` state, resolves the device and
+        the sizes, learns the input scaling (``fit_scaling()``), and returns
+        the random state that seeds the rest.
+        """
+        vars(self).pop("_partial_fit_state", None)
+        vars(self).pop("n_samples_seen_", None)
+        if self.image_shape_ is not None:
+            self._check_model_memory(n_samples)
+        self.device_ = resolve_device(self.device)
+        self._resolve_sizes()
+        fit_scaling()
+        self.trim_fraction_ = self._resolve_trim_fraction()
+        return check_random_state(self.random_state)
+
+    def _build_initial_networks(self) -> None:
+        """Build and initialise the networks on ``device_`` (inside the seeded context)."""
+        self._network_names = ()
+        self._build_networks()
+        for module in self._networks().values():
+            module.apply(dcgan_init)
+            module.to(self.device_)
+
+    def _check_finite_scores(self, anomaly_scores: np.ndarray) -> None:
+        if not np.all(np.isfinite(anomaly_scores)):
             raise TrainingDivergedError(
                 "training produced non-finite anomaly scores on the training data; "
                 "lower learning_rate or check the input scale."
             )
-        self.offset_ = self._fit_offset(self.decision_scores_)
-        return self.decision_scores_
 
     def _fit_offset(self, anomaly_scores: np.ndarray) -> float:
         """``offset_`` from the training rows' (out-of-bag) anomaly scores.
@@ -553,12 +871,13 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         validation: torch.Tensor | None,
     ) -> dict:
         """Train on the ``bags`` of ``data``; ``rows``: every training row, ``validation``."""
-        if data.nbytes <= 2**30:  # small enough: move once instead of per batch
+        # Small enough: move once instead of per batch (a stream stays where it is).
+        if isinstance(data, torch.Tensor) and data.nbytes <= 2**30:
             data = data.to(self.device_)
         training = data
         if validation is not None:
-            training = data[rows.to(data.device)]
-            validation = data[validation.to(data.device)]
+            training = _rows_of(data, rows)
+            validation = _rows_of(data, validation)
         optimizers = self._make_optimizers()
         try:
             history = self._train_epochs(data, bags, training, validation, optimizers)
@@ -614,32 +933,14 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         )
         calibration = training[: self._calibration_rows()]
         for epoch in epochs:
-            for module in self._networks().values():
-                module.train()
-            sums: dict[str, torch.Tensor] = {}
-            n_steps = 0
-            for index in self._epoch_batches(bags, shuffle):
-                batch = data[index.to(data.device)]
-                batch = batch.to(self.device_, memory_format=self._memory_format())
-                losses = self._train_step(batch, optimizers)
-                # Summed on the device: one host sync per epoch, not per step.
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + value.detach()
-                n_steps += 1
+            means, losses = self._run_steps(data, self._epoch_batches(bags, shuffle), optimizers)
             self._end_epoch(losses)
-            means = {name: float(total) / n_steps for name, total in sums.items()}
             if validation is not None:
                 self._calibrate_batch_norm(calibration)
                 means["val_loss"] = self._validation_score(validation)
             for name, value in means.items():
                 history.setdefault(name, []).append(value)
-            bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
-            if bad:
-                name, value = next(iter(bad.items()))
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch + 1}: {name} = {value}. "
-                    f"Try a smaller learning_rate (now {self.learning_rate})."
-                )
+            self._check_losses(means, f"at epoch {epoch + 1}")
             text = ", ".join(f"{name}={value:.4g}" for name, value in means.items())
             if self.verbose == 1:
                 epochs.set_postfix_str(text)
@@ -663,6 +964,41 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
                 module.load_state_dict(best_state[name])
         self.n_epochs_trained_ = epoch + 1
         return history
+
+    def _run_steps(self, data: torch.Tensor, batches, optimizers) -> tuple[dict, dict]:
+        """One training step per index tensor of ``batches``, the networks in ``train()`` mode.
+
+        Returns the mean of each loss over the steps (empty without a step)
+        and the losses of the last step.
+        """
+        for module in self._networks().values():
+            module.train()
+        sums: dict[str, torch.Tensor] = {}
+        n_steps = 0
+        losses: dict[str, torch.Tensor] = {}
+        if isinstance(data, torch.Tensor):
+            batches = (data[index.to(data.device)] for index in batches)
+        else:
+            batches = data.batches(batches)  # a stream reads its images batch by batch
+        for batch in batches:
+            batch = batch.to(self.device_, memory_format=self._memory_format())
+            losses = self._train_step(batch, optimizers)
+            # Summed on the device: one host sync per epoch, not per step.
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value.detach()
+            n_steps += 1
+        means = {name: float(total) / n_steps for name, total in sums.items()}
+        return means, losses
+
+    def _check_losses(self, means: dict[str, float], when: str) -> None:
+        """Raise :class:`TrainingDivergedError` for a loss that is not finite or beyond sane."""
+        bad = {name: value for name, value in means.items() if not abs(value) < _DIVERGED_LOSS}
+        if bad:
+            name, value = next(iter(bad.items()))
+            raise TrainingDivergedError(
+                f"training diverged {when}: {name} = {value}. "
+                f"Try a smaller learning_rate (now {self.learning_rate})."
+            )
 
     def _network_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {
@@ -740,19 +1076,31 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
         """
         if self.n_estimators_ == 1:
             return self._score_tensor(X)
-        scores = torch.cat(self._per_chunk(X, self._member_scores)).double().cpu().numpy()
+        scores = self._raw_member_scores(X)
         out_of_bag = np.ones(scores.shape, dtype=bool)
         for member, rows in enumerate(bags):
             out_of_bag[rows.numpy(), member] = False
+        return self._combine_member_scores(scores, out_of_bag)
+
+    def _raw_member_scores(self, X: np.ndarray) -> np.ndarray:
+        """``(n, n_members)`` float64 anomaly scores of validated rows by each member."""
+        return torch.cat(self._per_chunk(X, self._member_scores)).double().cpu().numpy()
+
+    def _combine_member_scores(self, scores: np.ndarray, honest: np.ndarray) -> np.ndarray:
+        """Set ``member_scaling_`` from the ``honest`` entries of ``scores``; their mean per row.
+
+        ``scores`` are the members' raw scores of some rows, ``honest`` says
+        which of them come from a member that had not trained on the row.
+        """
         center, spread = np.empty(scores.shape[1]), np.empty(scores.shape[1])
         for member in range(scores.shape[1]):
-            mine = scores[out_of_bag[:, member], member]
+            mine = scores[honest[:, member], member]
             q1, center[member], q3 = np.percentile(mine, [25, 50, 75])
             # A member that scores (almost) every row alike: keep it harmless.
             spread[member] = max(q3 - q1, np.std(mine), np.finfo(np.float32).tiny)
         self.member_scaling_ = np.stack([center, spread])
         standardised = (scores - center) / spread
-        return (standardised * out_of_bag).sum(1) / out_of_bag.sum(1)
+        return (standardised * honest).sum(1) / honest.sum(1)
 
     # ------------------------------------------------------------------
     # Batch-norm statistics of the final weights ("precise BN").

@@ -167,13 +167,38 @@ class _InputMixin:
                     stacklevel=4,
                 )
         else:
-            low, high = float(X.min()), float(X.max())
-            self.shift_ = np.full(X.shape[1], high / 2 + low / 2)
-            scale = np.full(X.shape[1], high / 2 - low / 2)
-            constant = scale <= 10 * eps * max(abs(low), abs(high))
+            self._fit_image_range(float(X.min()), float(X.max()))
+            return
         # Constant columns / images: leave them centred rather than divide by zero.
         scale[constant] = 1.0
         self.scale_ = scale
+
+    def _fit_image_range(self, low: float, high: float) -> None:
+        """Map image values in ``[low, high]`` (the training range) to [-1, 1]."""
+        eps = np.finfo(np.float64).eps
+        self.shift_ = np.full(self.n_features_in_, high / 2 + low / 2)
+        scale = np.full(self.n_features_in_, high / 2 - low / 2)
+        # Constant images: leave them centred rather than divide by zero.
+        scale[scale <= 10 * eps * max(abs(low), abs(high))] = 1.0
+        self.scale_ = scale
+
+    def _set_image_input(self, image_shape: tuple[int, int, int]) -> None:
+        """What ``_validate_input(reset=True)`` sets, for images that are not an array.
+
+        For training on images read from disk: ``image_shape_`` and
+        ``n_features_in_`` from the images' ``(C, H, W)``, checked against
+        the ``image_shape`` parameter as for arrays.
+        """
+        image_shape = tuple(int(s) for s in image_shape)
+        if self.image_shape is not None and _image_shape_param(self.image_shape) != image_shape:
+            raise ValueError(
+                f"image_shape={tuple(self.image_shape)} does not match the shape of "
+                f"the images, {image_shape}."
+            )
+        padded_side(*image_shape[1:])  # raises for images smaller than 8x8
+        vars(self).pop("feature_names_in_", None)
+        self.n_features_in_ = math.prod(image_shape)
+        self.image_shape_ = image_shape
 
     def _to_tensor(self, X: np.ndarray, *, clip_to_bounds: bool = False) -> torch.Tensor:
         """Scaled float32 tensor in the networks' layout (rows or images).

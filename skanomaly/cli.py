@@ -447,7 +447,7 @@ def _json_ready(value):
 # skanomaly train
 # ----------------------------------------------------------------------
 def _train(args) -> int:
-    from .datasets import load_image_folder
+    from .datasets import ImageFolderDataset
 
     _check_flags(
         args,
@@ -456,31 +456,33 @@ def _train(args) -> int:
         n_filters=(1, 4096),
         latent_dim=(1, 8192),
         contamination=(1e-9, 0.5),
+        workers=(0, 64),
     )
     _check_device(args.device)
     _check_model_output(Path(args.output))  # before training, not after
     detector = _detector_from_args(args)
     folder = _split_folder(args.data_dir, "train")
     grayscale = {"grey": True, "rgb": False, "auto": None}[args.color]
-    data = load_image_folder(
+    # Read from disk batch by batch: memory does not grow with the number of images.
+    images = ImageFolderDataset(
         folder, image_size=args.image_size, grayscale=grayscale, **_class_names(args)
     )
-    images = data.images
     if len(images) < 2:
         raise CommandError(f"{folder} holds {len(images)} image; training needs at least 2")
-    if data.target is not None and data.target.any():
+    if images.target is not None and images.target.any():
         print(
-            f"note: {int(data.target.sum())} of the {len(images)} training images are in "
+            f"note: {int(images.target.sum())} of the {len(images)} training images are in "
             "folders named as anomalous; they are trained on like the others.",
             file=sys.stderr,
         )
+    shape, _, _ = images.scan(args.workers)
     print(
         f"Training {type(detector).__name__} on {len(images)} images "
-        f"({_shape_text(images.shape[1:])}) from {folder}"
+        f"({_shape_text(shape)}) from {folder}"
     )
     start = time.perf_counter()
     try:
-        training_scores = detector._fit_and_score(images)
+        training_scores = detector._fit_stream_and_score(images, num_workers=args.workers)
     except ValueError as exc:
         raise ValueError(_with_flag_names(str(exc))) from exc
     elapsed = time.perf_counter() - start
@@ -489,7 +491,7 @@ def _train(args) -> int:
     run["parameters"] = _json_ready(detector.get_params())
     run["metrics"] = {
         "n_images": len(images),
-        "image_shape": list(images.shape[1:]),
+        "image_shape": list(shape),
         "n_epochs": int(detector.n_epochs_),
         "fit_seconds": round(elapsed, 3),
         # JSON has no NaN: a loss that is not finite is recorded as null.
@@ -503,7 +505,7 @@ def _train(args) -> int:
         args.output,
         detector,
         image_size=args.image_size,
-        grayscale=images.shape[1] == 1,
+        grayscale=shape[0] == 1,
         train_dir=folder,
         run=run,
         training_scores=training_scores,
@@ -1136,6 +1138,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0, help="default: 0, so that runs repeat")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes that read and decode images ahead of the training steps (default: 0, "
+        "read between steps); images are read from disk batch by batch either way",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_class_flags(train)
     train.set_defaults(func=_train)

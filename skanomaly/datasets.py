@@ -36,6 +36,8 @@ from sklearn.utils import Bunch
 from .exceptions import ImageFolderWarning
 
 __all__ = [
+    "ImageFolderDataset",  # noqa: F822 (imported on first use, see __getattr__)
+    "fit_folder",  # noqa: F822
     "get_data_home",
     "is_normal_class",
     "load_fashion_mnist",
@@ -48,6 +50,21 @@ __all__ = [
     "write_image_folder",
     "write_mvtec_folder",
 ]
+
+# Defined with PyTorch in ``skanomaly._streaming``, imported on first use
+# (PEP 562), so that this module imports without torch.
+_LAZY = {"ImageFolderDataset", "fit_folder"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from . import _streaming
+
+        value = getattr(_streaming, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DATA_ENV_VAR = "SKANOMALY_DATA"
 
@@ -521,7 +538,7 @@ def _named(root: Path, paths: list[str]) -> str:
     return ", ".join(names[:_NAMED_SKIPPED]) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _warn_skipped(root: Path, skipped: dict[str, str]) -> None:
+def _warn_skipped(root: Path, skipped: dict[str, str], reader: str) -> None:
     """One warning line: how many entries were skipped, why, and which."""
     counts: dict[str, int] = {}
     for reason in skipped.values():
@@ -539,10 +556,10 @@ def _warn_skipped(root: Path, skipped: dict[str, str]) -> None:
     )
     n = len(skipped)
     warnings.warn(
-        f"load_image_folder skipped {n:,} entr{'y' if n == 1 else 'ies'} in {root} ({why}): "
+        f"{reader} skipped {n:,} entr{'y' if n == 1 else 'ies'} in {root} ({why}): "
         f"{_named(root, list(skipped))} (all in the result's 'skipped')",
         ImageFolderWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -650,52 +667,20 @@ def load_image_folder(
     >>> data.images.shape, data.target.tolist()  # doctest: +SKIP
     ((4, 1, 16, 16), [0, 0, 1, 1])
     """
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"image folder {root} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder")
-    paths, target, classes, skipped = _list_images(root, normal_class, anomalous_class)
-    if skipped:
-        _warn_skipped(root, skipped)
-
-    if grayscale is None:
-        grey = [_open_image(p, header_only=True) for p in paths]
-        grayscale = all(grey)
-        if not grayscale and any(grey):
-            colour = [p for p, is_grey in zip(paths, grey, strict=True) if not is_grey]
-            warnings.warn(
-                f"{len(colour):,} of the {len(paths):,} images in {root} are in colour, the "
-                f"others grey: all are read as RGB; pass grayscale=True (--color grey) to "
-                f"read them as grey. Colour: {_named(root, colour)}",
-                ImageFolderWarning,
-                stacklevel=2,
-            )
-    size = None
-    if image_size is not None:
-        size = (int(image_size),) * 2 if np.isscalar(image_size) else tuple(image_size)
+    root, paths, target, classes, skipped = _folder_files(path, normal_class, anomalous_class)
+    grayscale = _choose_grayscale(root, paths, grayscale)
+    size = _size_param(image_size)
 
     images, sizes, transparent = [], [], []
     for file in paths:
-        image, see_through = _without_alpha(_open_image(file))
+        array, see_through, upright_size = _read_image(file, grayscale, size)
         if see_through:
             transparent.append(file)
-        sizes.append(image.size)
-        array = _to_array(image, grayscale, size, file)
+        sizes.append(upright_size)
         if images and array.shape != images[0].shape:
-            raise ValueError(
-                f"images differ in size: {paths[0]} is {_hw(images[0])} but {file} is "
-                f"{_hw(array)}; pass image_size to resize them."
-            )
+            raise ValueError(_size_mismatch(paths[0], images[0], file, array))
         images.append(array)
-    if transparent:
-        warnings.warn(
-            f"{len(transparent):,} of the {len(paths):,} images in {root} have transparent "
-            f"pixels: they are composited onto black (a transparent pixel reads as 0): "
-            f"{_named(root, transparent)}",
-            ImageFolderWarning,
-            stacklevel=2,
-        )
+    _warn_transparent(root, paths, transparent)
     array = np.stack(images)
     data = Bunch(images=array, target=target, paths=paths, classes=classes, skipped=skipped)
     if return_masks:
@@ -703,6 +688,69 @@ def load_image_folder(
             root, paths, target, sizes, array.shape[-2:], image_size, mask_dir
         )
     return data
+
+
+# Pieces of ``load_image_folder``, shared with the streamed reading of
+# ``skanomaly.datasets.ImageFolderDataset``. Their warnings name the caller
+# of the public function (``stacklevel`` counts from here).
+def _folder_files(path, normal_class, anomalous_class, reader="load_image_folder"):
+    """``(root, paths, target, classes, skipped)`` of an image folder; warns of skipped files."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    paths, target, classes, skipped = _list_images(root, normal_class, anomalous_class)
+    if skipped:
+        _warn_skipped(root, skipped, reader)
+    return root, paths, target, classes, skipped
+
+
+def _choose_grayscale(root: Path, paths: list[str], grayscale) -> bool:
+    """``grayscale`` resolved: with None, grey when every image is (headers only)."""
+    if grayscale is not None:
+        return grayscale
+    grey = [_open_image(p, header_only=True) for p in paths]
+    if not all(grey) and any(grey):
+        colour = [p for p, is_grey in zip(paths, grey, strict=True) if not is_grey]
+        warnings.warn(
+            f"{len(colour):,} of the {len(paths):,} images in {root} are in colour, the "
+            f"others grey: all are read as RGB; pass grayscale=True (--color grey) to "
+            f"read them as grey. Colour: {_named(root, colour)}",
+            ImageFolderWarning,
+            stacklevel=3,
+        )
+    return all(grey)
+
+
+def _size_param(image_size) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    return (int(image_size),) * 2 if np.isscalar(image_size) else tuple(image_size)
+
+
+def _read_image(file: str, grayscale: bool, size) -> tuple[np.ndarray, bool, tuple[int, int]]:
+    """One image as read: the ``(C, H, W)`` array, whether it had transparent pixels, its size."""
+    image, see_through = _without_alpha(_open_image(file))
+    return _to_array(image, grayscale, size, file), see_through, image.size
+
+
+def _size_mismatch(first: str, first_array, file: str, array) -> str:
+    return (
+        f"images differ in size: {first} is {_hw(first_array)} but {file} is "
+        f"{_hw(array)}; pass image_size to resize them."
+    )
+
+
+def _warn_transparent(root: Path, paths: list[str], transparent: list[str]) -> None:
+    if transparent:
+        warnings.warn(
+            f"{len(transparent):,} of the {len(paths):,} images in {root} have transparent "
+            f"pixels: they are composited onto black (a transparent pixel reads as 0): "
+            f"{_named(root, transparent)}",
+            ImageFolderWarning,
+            stacklevel=3,
+        )
 
 
 def _without_alpha(image):

@@ -84,7 +84,9 @@ _SHARED_ATTRIBUTES = """\
         Anomaly scores of the training rows (higher = more abnormal, PyOD's
         name), each by the ensemble members that did not train on it (by
         the one model when ``n_estimators_ == 1``); ``offset_`` is their
-        ``contamination`` quantile, negated.
+        ``contamination`` quantile, negated. After ``partial_fit``: the
+        scores of the most recent training rows (at most 10,000), each
+        taken before training on it.
     n_estimators_ : int
         Number of ensemble members (``n_estimators`` resolved).
     trim_fraction_ : float
@@ -96,6 +98,9 @@ _SHARED_ATTRIBUTES = """\
         Epochs planned (``n_epochs`` resolved).
     n_epochs_trained_ : int
         Epochs actually trained (fewer when early stopping stopped).
+    n_samples_seen_ : int
+        Rows given to ``partial_fit`` so far (and to ``fit`` before it, if
+        it followed ``fit``); not set by ``fit``.
     best_epoch_ : int
         With ``early_stopping``: the epoch whose weights were kept.
     latent_dim_ : int
