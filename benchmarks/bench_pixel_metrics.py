@@ -18,8 +18,9 @@ line saying so when absent.
 
 Small settings by default (digits: 150 training images of which 90 are
 zeros, 30 + 30 test images, 60 epochs, half a minute; Fashion-MNIST: 300
-training images, 50 + 50 test images, 15 epochs, about four minutes on two
-busy CPU cores, most of it AnoGAN)::
+training images, 50 + 50 test images, each detector's own budget
+(``n_epochs="auto"``), about four and a half minutes on two busy CPU
+cores, half of it EGBAD)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_pixel_metrics.py --data digits
     python benchmarks/bench_pixel_metrics.py --data fashion --n-train 1000 --epochs 30
