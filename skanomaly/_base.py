@@ -1288,36 +1288,69 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
     def _reconstruct_rows(self, X: np.ndarray) -> np.ndarray:
         return self._from_tensor(torch.cat(self._per_chunk(X, self._ensemble_reconstruct)))
 
-    def anomaly_map(self, X):
+    def anomaly_map(self, X, *, return_scores: bool = False):
         """Per-feature / per-pixel absolute residual ``|x - reconstruct(x)|``.
 
         Parameters
         ----------
         X : array-like
             Samples, in the layout used for ``fit``.
+        return_scores : bool, default False
+            Also return ``score_samples(X)``, computed in the same pass (for
+            callers that need both: AnoGAN then searches each sample's code
+            once instead of twice).
 
         Returns
         -------
         residual : ndarray of the shape of ``X``, dtype float64
+        scores : ndarray of shape (n_samples,), dtype float64
+            ``score_samples(X)``; only when ``return_scores`` is True.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skanomaly import GANomalyDetector
+        >>> X = load_digits().data
+        >>> detector = GANomalyDetector(n_epochs=1, random_state=0).fit(X)
+        >>> residual, scores = detector.anomaly_map(X[:5], return_scores=True)
+        >>> residual.shape, scores.shape
+        ((5, 64), (5,))
         """
         check_is_fitted(self)
         X, shape = self._validate_input(X, reset=False)
-        return np.abs(X - self._reconstruct_rows(X)).reshape(shape)
-
-    def _scores_and_maps(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Anomaly scores (higher = abnormal) and ``anomaly_map`` of ``X`` in one pass.
-
-        For callers that need both (the command line's reports): AnoGAN then
-        searches each row's code once instead of twice.
-        """
-        check_is_fitted(self)
-        X, shape = self._validate_input(X, reset=False)
+        if not return_scores:
+            return np.abs(X - self._reconstruct_rows(X)).reshape(shape)
         scores, reconstructions = zip(
             *self._per_chunk(X, self._ensemble_score_and_reconstruct), strict=True
         )
-        scores = torch.cat(scores).double().cpu().numpy()
         reconstruction = self._from_tensor(torch.cat(reconstructions))
-        return scores, np.abs(X - reconstruction).reshape(shape)
+        return np.abs(X - reconstruction).reshape(shape), -torch.cat(scores).double().cpu().numpy()
+
+    def check_params(self):
+        """Check the parameters against their documented constraints, without fitting.
+
+        ``fit`` runs the same check; this one answers before any data is read
+        (the command line calls it before loading a folder of images).
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A ``ValueError`` naming the parameter and the values it accepts.
+
+        Examples
+        --------
+        >>> from skanomaly import GANomalyDetector
+        >>> GANomalyDetector(latent_dim=-1).check_params()
+        Traceback (most recent call last):
+        ...
+        sklearn.utils._param_validation.InvalidParameterError: The 'latent_dim' parameter ...
+        """
+        self._validate_params()
+        return self
 
     # ------------------------------------------------------------------
     # Pickling: network state travels on the CPU, comes back on a live device;

@@ -418,7 +418,7 @@ def _detector_from_args(args):
         params["early_stopping"] = True
     detector = cls(**params)
     try:
-        detector._validate_params()
+        detector.check_params()
         resolve_device(detector.device)
     except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError
         raise CommandError(_with_flag_names(str(exc))) from exc
@@ -611,7 +611,8 @@ def _score_images(detector, images, *, batch_size, quiet, with_maps):
         for batch in gen_batches(len(images), batch_size):
             if with_maps:
                 # One pass for both: AnoGAN's search runs once.
-                anomaly_scores, batch_maps = detector._scores_and_maps(images[batch])
+                batch_maps, batch_scores = detector.anomaly_map(images[batch], return_scores=True)
+                anomaly_scores = -batch_scores
                 scores.append(anomaly_scores)
                 maps.append(batch_maps.mean(axis=1).astype(np.float32))
             else:
