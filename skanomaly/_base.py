@@ -1216,6 +1216,18 @@ class BaseGANDetector(OutlierMixin, _InputMixin, BaseEstimator, metaclass=ABCMet
                     )
         return parts
 
+    def _probe(self, search_steps: int) -> BaseGANDetector:
+        """A shallow copy that scores one row per chunk, for a fixed amount of work.
+
+        Loading a model file scores a few rows with it (a check that the
+        weights can score); a detector whose score is a search (AnoGAN)
+        cuts it to ``search_steps`` steps from one start.
+        """
+        probe = object.__new__(type(self))
+        vars(probe).update(vars(self))
+        probe._score_batch_rows = lambda: 1  # one row per chunk: no padding rows
+        return probe
+
     def _score_tensor(self, data: torch.Tensor | np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = abnormal) of scaled data or validated rows, as float64."""
         return torch.cat(self._per_chunk(data, self._ensemble_score)).double().cpu().numpy()

@@ -1302,18 +1302,12 @@ def _check_finite_scores(estimator) -> None:
     A fixed amount of work, whatever the file says: four rows, scored one
     at a time (the centre of the training data; every feature at the
     largest scaled value, which all larger inputs saturate to; at the
-    smallest; alternating), on a copy whose AnoGAN latent search starts
-    from one code and runs at most ``_PROBE_SEARCH_STEPS`` steps.  The
+    smallest; alternating), on a copy whose search (AnoGAN's) starts from
+    one code and runs at most ``_PROBE_SEARCH_STEPS`` steps.  The
     extreme rows are where large weights overflow first; every model
     ``fit`` makes scores them finitely.
     """
-    probe = object.__new__(type(estimator))
-    vars(probe).update(vars(estimator))
-    probe._score_batch_rows = lambda: 1  # one row per chunk: no padding rows
-    if "latent_steps" in vars(probe):
-        probe.latent_steps = min(probe.latent_steps, _PROBE_SEARCH_STEPS)
-    if getattr(probe, "latent_candidates_", None) is not None:
-        probe.latent_candidates_ = probe.latent_candidates_[:1]
+    probe = estimator._probe(_PROBE_SEARCH_STEPS)
     ones = torch.ones(estimator.n_features_in_)
     alternating = ones.clone()
     alternating[1::2] = -1

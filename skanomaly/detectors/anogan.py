@@ -181,6 +181,13 @@ class AnoGANDetector(BaseGANDetector):
         # Plain numbers, like the scaling: nothing to move between devices.
         self.latent_candidates_ = torch.randn(_N_START_CANDIDATES, self.latent_dim_).numpy()
 
+    def _probe(self, search_steps):
+        probe = super()._probe(search_steps)
+        probe.latent_steps = min(probe.latent_steps, search_steps)
+        if getattr(probe, "latent_candidates_", None) is not None:  # older files lack them
+            probe.latent_candidates_ = probe.latent_candidates_[:1]
+        return probe
+
     def _make_optimizers(self):
         return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}
 
