@@ -17,7 +17,30 @@ from torch import nn
 
 from .exceptions import DeviceWarning
 
-__all__ = ["available_device", "resolve_device"]
+__all__ = ["available_device", "library_versions", "resolve_device"]
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of skanomaly and of the libraries a fitted model depends on.
+
+    Recorded in model files, pickles and the command line's run records.
+
+    Examples
+    --------
+    >>> sorted(library_versions())
+    ['numpy', 'skanomaly', 'sklearn', 'torch']
+    """
+    import numpy
+    import sklearn
+
+    from ._version import __version__
+
+    return {
+        "skanomaly": __version__,
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 def resolve_device(device: str | torch.device) -> str:

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 
 # torch, scikit-learn and the detectors are imported inside the commands
 # that use them: ``skanomaly --help`` and every ``--help`` answer at once.
@@ -427,11 +427,11 @@ def _detector_from_args(args):
 
 def _provenance(args) -> dict:
     """What produced a run: the command line, the versions, the time."""
-    from .persistence import _versions
+    from ._runtime import library_versions
 
     return {
         "command": ["skanomaly", *args.argv],
-        "versions": _versions(),
+        "versions": library_versions(),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -44,13 +44,13 @@ import zlib
 from typing import Any
 
 import numpy as np
-import sklearn
 import torch
 
 from . import _limits
 from ._base import BaseGANDetector
 from ._inputs import _INPUT_LIMIT
-from ._runtime import _cpu_state_dict, available_device, resolve_device
+from ._runtime import _cpu_state_dict, available_device, library_versions, resolve_device
+from ._version import __version__
 from .exceptions import ModelFileError, VersionMismatchWarning
 
 __all__ = ["FORMAT_VERSION", "load", "read_metadata", "save"]
@@ -66,18 +66,11 @@ _PICKLE_VERSIONS = "_skanomaly_versions"
 
 
 def _skanomaly_version() -> str:
-    from . import __version__  # at call time: the package imports this module
-
     return __version__
 
 
 def _versions() -> dict[str, str]:
-    return {
-        "skanomaly": _skanomaly_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "numpy": np.__version__,
-    }
+    return library_versions()
 
 
 def _detector_classes() -> dict[str, type[BaseGANDetector]]:
