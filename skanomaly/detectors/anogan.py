@@ -27,7 +27,8 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseGANDetector, frozen_weights
+from .._base import BaseGANDetector
+from .._training import frozen_weights
 from ..losses import (
     _LABEL_SMOOTHING,
     adversarial_loss,

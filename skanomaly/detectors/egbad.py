@@ -25,7 +25,8 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import BaseGANDetector, frozen_weights
+from .._base import BaseGANDetector
+from .._training import frozen_weights
 from ..exceptions import InvertedScoreTermWarning
 from ..losses import (
     _LABEL_SMOOTHING,
