@@ -24,7 +24,7 @@ __all__ = []
 # Large image sets need no more than the steps: on two 6,000-image
 # Fashion-MNIST classes 7 epochs (658 steps) ranked as well as 15 (0.909
 # mean ROC-AUC both, n_filters=16; docs/training.md).
-_AUTO_EPOCHS = {"tabular": (1, 500), "image": (1, 500)}
+_AUTO_EPOCHS = (1, 500)
 # ``n_estimators="auto"`` on tabular data: networks trained side by side,
 # each on its own part of the rows (docs/training.md).
 _AUTO_ESTIMATORS = 5
@@ -145,4 +145,4 @@ class _SizesMixin:
             full_until, floor = self._auto_steps_shrink[kind]
             steps *= max(floor, math.sqrt(min(1.0, full_until / n_samples)))
         epochs = math.ceil(steps / steps_per_epoch)
-        return int(np.clip(epochs, *_AUTO_EPOCHS[kind]))
+        return int(np.clip(epochs, *_AUTO_EPOCHS))

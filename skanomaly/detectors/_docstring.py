@@ -7,6 +7,8 @@ that the detectors' docstrings keep only what is their own.
 
 from __future__ import annotations
 
+from .._sizes import _AUTO_EPOCHS
+
 __all__ = ["fill_doc"]
 
 _SHARED_PARAMETERS = """\
@@ -20,8 +22,8 @@ _SHARED_PARAMETERS = """\
         training drops 10% of each batch.
     n_epochs : int or "auto", default="auto"
         Passes over the training data (the most, with ``early_stopping``).
-        ``"auto"`` aims at about %(auto_steps)s, with 15 to 500 epochs on
-        tabular data and 1 to 500 on images.
+        ``"auto"`` aims at about %(auto_steps)s, within %(auto_epochs)s
+        epochs.
     batch_size : int, default=64
         Rows (images) per training step.
     learning_rate : float, default=2e-4
@@ -152,6 +154,7 @@ def fill_doc(cls):
         .replace("%(val_loss)s", cls._val_loss_doc)
         .replace("%(tabular_latent)s", latent)
         .replace("%(tabular_hidden)s", hidden)
+        .replace("%(auto_epochs)s", "{:,} to {:,}".format(*_AUTO_EPOCHS))
     )
     # The placeholders stand indented in the docstring: the first line of
     # each section goes in without its own indentation.
