@@ -278,6 +278,7 @@ class BaseGANDetector(
     # ------------------------------------------------------------------
     # Fitting.
     # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the networks on ``X`` (assumed mostly normal) and set ``offset_``.
 
@@ -294,7 +295,7 @@ class BaseGANDetector(
         self : object
             The fitted detector.
         """
-        self._fit_and_score(X)
+        self._fit_or_forget(self._fit, X)
         return self
 
     def _forget_fit(self) -> None:
@@ -305,18 +306,13 @@ class BaseGANDetector(
         vars(self).pop("_partial_fit_state", None)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _fit_and_score(self, X) -> np.ndarray:
-        """``fit``, returning ``decision_scores_``, the training rows' anomaly scores."""
-        return self._fit_or_forget(self._fit, X)
+    def _fit_folder(self, images, num_workers: int = 0) -> None:
+        """``fit`` on images read from disk (:func:`skanomaly.datasets.fit_folder`)."""
+        self._fit_or_forget(self._fit_stream, images, num_workers)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def _fit_stream_and_score(self, images, num_workers: int = 0) -> np.ndarray:
-        """``_fit_and_score`` on images read from disk (:func:`skanomaly.datasets.fit_folder`)."""
-        return self._fit_or_forget(self._fit_stream, images, num_workers)
-
-    def _fit_or_forget(self, fit, *args) -> np.ndarray:
+    def _fit_or_forget(self, fit, *args) -> None:
         try:
-            return fit(*args)
+            fit(*args)
         except BaseException:
             # An interrupted or failed fit must not leave a half-fitted model.
             self._forget_fit()
@@ -343,14 +339,14 @@ class BaseGANDetector(
         in_worker_thread = threading.current_thread() is not threading.main_thread()
         return _torch_threads(1 if self.image_shape_ is None or in_worker_thread else None)
 
-    def _fit(self, X) -> np.ndarray:
-        """Fit on ``X``; return the anomaly scores of its rows (higher = abnormal)."""
+    def _fit(self, X) -> None:
+        """Fit on ``X``."""
         X, _ = self._validate_input(X, reset=True)
-        return self._fit_data(
+        self._fit_data(
             X, lambda: self._fit_scaling(X), lambda: self._to_tensor(X, clip_to_bounds=True)
         )
 
-    def _fit_stream(self, images, num_workers: int = 0) -> np.ndarray:
+    def _fit_stream(self, images, num_workers: int = 0) -> None:
         """``_fit`` on a folder of images read from disk batch by batch.
 
         ``images`` is a :class:`skanomaly.datasets.ImageFolderDataset`; its
@@ -363,9 +359,9 @@ class BaseGANDetector(
         shape, low, high = images.scan(num_workers)
         self._set_image_input(shape)
         stream = ScaledImages(images, self, num_workers)
-        return self._fit_data(stream, lambda: self._fit_image_range(low, high), lambda: stream)
+        self._fit_data(stream, lambda: self._fit_image_range(low, high), lambda: stream)
 
-    def _fit_data(self, X, fit_scaling, scaled) -> np.ndarray:
+    def _fit_data(self, X, fit_scaling, scaled) -> None:
         """``fit`` once the input is validated: ``fit_scaling()`` learns the scaling,
         ``scaled()`` gives the scaled training data (a tensor, or a stream of images)."""
         random_state = self._start_fit(len(X), fit_scaling)
@@ -381,7 +377,6 @@ class BaseGANDetector(
         self.decision_scores_ = self._out_of_bag_scores(X, bags)
         self._check_finite_scores(self.decision_scores_)
         self.offset_ = self._fit_offset(self.decision_scores_)
-        return self.decision_scores_
 
     def _start_fit(self, n_samples: int, fit_scaling) -> np.random.RandomState:
         """What ``fit`` and a first ``partial_fit`` do once the input is validated.

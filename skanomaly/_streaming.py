@@ -317,7 +317,7 @@ def fit_folder(
         )
     if len(images) < 2:
         raise ValueError(f"{images.root} holds {len(images)} image; training needs at least 2")
-    detector._fit_stream_and_score(images, num_workers=num_workers)
+    detector._fit_folder(images, num_workers=num_workers)
     return detector
 
 

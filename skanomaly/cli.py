@@ -447,7 +447,7 @@ def _json_ready(value):
 # skanomaly train
 # ----------------------------------------------------------------------
 def _train(args) -> int:
-    from .datasets import ImageFolderDataset
+    from .datasets import ImageFolderDataset, fit_folder
 
     _check_flags(
         args,
@@ -482,7 +482,8 @@ def _train(args) -> int:
     )
     start = time.perf_counter()
     try:
-        training_scores = detector._fit_stream_and_score(images, num_workers=args.workers)
+        fit_folder(detector, images, num_workers=args.workers)
+        training_scores = detector.decision_scores_
     except ValueError as exc:
         raise ValueError(_with_flag_names(str(exc))) from exc
     elapsed = time.perf_counter() - start

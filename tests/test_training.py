@@ -278,7 +278,7 @@ def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):
         tol=1e9,
         n_estimators=1,
     )
-    training_scores = detector._fit_and_score(X)
+    training_scores = detector.fit(X).decision_scores_
     # tol this large: no epoch after the first counts as an improvement, so it
     # stops after 1 + 3 (scikit-learn's rule).
     assert detector.n_epochs_trained_ == 4 == len(detector.history_["val_loss"])
