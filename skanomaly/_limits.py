@@ -107,3 +107,12 @@ def training_memory(estimator, side: int, batch_size: int) -> int:
 
 def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.1f} GiB"
+
+
+# ----------------------------------------------------------------------
+# Image files
+# ----------------------------------------------------------------------
+# Images beyond this many pixels are refused before they are decoded (PIL
+# would need gigabytes); 8192 x 8192 is the largest square accepted
+# (docs/images.md).  Read by skanomaly.datasets for every image file.
+MAX_IMAGE_PIXELS = 8192 * 8192
