@@ -68,7 +68,7 @@ def mean_feature_matching_loss(
     n_groups: int = 1,
     real_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Squared distance between the batch means of ``f(x)`` and ``f(G(z))``.
+    """Mean squared difference between the batch means of ``f(x)`` and ``f(G(z))``.
 
     The generator's feature matching objective of Salimans et al. (2016):
     match the statistics of real data rather than fool one discriminator.
@@ -88,7 +88,8 @@ def trim_weights(
 
     Within each of ``n_groups`` equal blocks of rows, the
     ``round(fraction * block)`` rows with the highest ``criterion`` (a
-    per-row loss, the larger the less normal) get weight 0 and the others
+    per-row loss, the larger the less normal; at most ``block - 1``, so that
+    a row of each block stays) get weight 0 and the others
     equal weights summing to 1 over the whole batch, so that
     ``batch_mean(loss, weights)`` is the mean loss of the kept rows (loss
     truncation: the rows the model explains worst, likely anomalies, do not
