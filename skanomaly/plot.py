@@ -20,6 +20,8 @@ import math
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstring import filler
+
 __all__ = [
     "MASK_COLOUR",
     "anomaly_heatmaps",
@@ -64,11 +66,7 @@ _DOC = {
 }
 
 
-def _fill_doc(func):
-    """Fill the ``%(name)s`` placeholders of ``func``'s docstring from ``_DOC``."""
-    if func.__doc__:  # None under ``python -OO``
-        func.__doc__ %= _DOC
-    return func
+_fill_doc = filler(_DOC)
 
 
 def _images_of(detector, X) -> np.ndarray:

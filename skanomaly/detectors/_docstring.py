@@ -7,6 +7,7 @@ that the detectors' docstrings keep only what is their own.
 
 from __future__ import annotations
 
+from .._docstring import filler
 from .._sizes import _AUTO_EPOCHS
 
 __all__ = ["fill_doc"]
@@ -156,9 +157,5 @@ def fill_doc(cls):
         .replace("%(tabular_hidden)s", hidden)
         .replace("%(auto_epochs)s", "{:,} to {:,}".format(*_AUTO_EPOCHS))
     )
-    # The placeholders stand indented in the docstring: the first line of
-    # each section goes in without its own indentation.
-    cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", parameters.lstrip()).replace(
-        "%(shared_attributes)s", _SHARED_ATTRIBUTES.lstrip()
-    )
+    filler({"shared_parameters": parameters, "shared_attributes": _SHARED_ATTRIBUTES})(cls)
     return cls

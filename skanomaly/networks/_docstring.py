@@ -6,6 +6,8 @@ A docstring names an entry as a ``%(name)s`` placeholder, filled by
 
 from __future__ import annotations
 
+from .._docstring import filler
+
 __all__ = ["fill_doc"]
 
 _PARAMETERS = {
@@ -22,8 +24,5 @@ _PARAMETERS = {
 }
 
 
-def fill_doc(obj):
-    """Decorator: fill the ``%(name)s`` placeholders of ``obj``'s docstring."""
-    if obj.__doc__:  # None under ``python -OO``
-        obj.__doc__ %= _PARAMETERS
-    return obj
+#: Decorator: fill the ``%(name)s`` placeholders of a docstring.
+fill_doc = filler(_PARAMETERS)
