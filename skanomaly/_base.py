@@ -354,7 +354,7 @@ class BaseGANDetector(
         needs, and the training, calibration and scoring passes read the
         images they need per batch (``num_workers`` background processes).
         """
-        from ._streaming import ScaledImages  # here: it imports this module
+        from ._streaming import ScaledImages  # here: only fit_folder streams (skanomaly.datasets)
 
         shape, low, high = images.scan(num_workers)
         self._set_image_input(shape)
