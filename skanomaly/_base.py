@@ -227,8 +227,8 @@ class BaseGANDetector(
     def _backbone(self) -> Backbone:
         """The network factory for the fitted data: MLPs for rows, DCGANs for images."""
         return Backbone(
-            n_features=self.n_features_in_,
-            latent_dim=self.latent_dim_,
+            self.n_features_in_,
+            self.latent_dim_,
             hidden_dims=self.hidden_dims_,
             image_shape=self.image_shape_,
             n_filters=self.n_filters,

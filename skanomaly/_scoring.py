@@ -140,11 +140,14 @@ class _ScoringMixin:
         Parameters
         ----------
         X : array-like
-            Samples to score, in the layout used for ``fit``.
+            Samples to score, in the layout used for ``fit`` (rows of
+            features, or images).
 
         Returns
         -------
         decision : ndarray of shape (n_samples,), dtype float64
+            Negative for the samples ``predict`` labels -1: ``offset_`` is
+            the threshold of ``score_samples``.
         """
         return self.score_samples(X) - self.offset_
 
@@ -159,6 +162,7 @@ class _ScoringMixin:
         Returns
         -------
         labels : ndarray of shape (n_samples,), dtype int
+            -1 where ``decision_function`` is negative, else +1.
         """
         decision = self.decision_function(X)
         labels = np.ones(len(decision), dtype=int)

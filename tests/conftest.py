@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
@@ -225,3 +226,14 @@ def fails_with_one_line(capsys, argv, pattern):
     assert err.startswith("skanomaly: error: ") and "Traceback" not in err, err
     assert re.search(pattern, err), err
     return out
+
+
+@pytest.fixture
+def nan_scoring(detector_class, monkeypatch):
+    """``detector_class``, its anomaly scores all NaN (a model that cannot score)."""
+
+    def nan_scores(self, nets, x):
+        return torch.full((len(x),), float("nan"))
+
+    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
+    return detector_class

@@ -241,12 +241,8 @@ def test_divergence_is_reported_and_the_call_undone(detector_class, monkeypatch)
     assert detector.n_samples_seen_ == 120
 
 
-def test_a_failed_first_call_leaves_no_fitted_attributes(detector_class, monkeypatch):
-    def nan_scores(self, nets, x):
-        return torch.full((len(x),), float("nan"))
-
-    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
-    detector = fast(detector_class)
+def test_a_failed_first_call_leaves_no_fitted_attributes(nan_scoring):
+    detector = fast(nan_scoring)
     with pytest.raises(TrainingDivergedError, match="non-finite anomaly scores"):
         detector.partial_fit(CHUNKS[0])
     assert not [k for k in vars(detector) if k.endswith("_")]

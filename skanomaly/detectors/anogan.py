@@ -142,21 +142,13 @@ class AnoGANDetector(BaseGANDetector):
         "a cheap stand-in for the full search"
     )
 
-    _parameter_constraints: dict = {
-        **BaseGANDetector._parameter_constraints,
+    _parameter_constraints: dict = BaseGANDetector._parameter_constraints | {
         "latent_steps": [Interval(Integral, 0, None, closed="left")],
         "latent_lr": [Interval(Real, 0, None, closed="neither")],
         "disc_weight": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(
-        self,
-        *,
-        latent_steps=100,
-        latent_lr=0.05,
-        disc_weight=0.1,
-        **params,
-    ):
+    def __init__(self, *, latent_steps=100, latent_lr=0.05, disc_weight=0.1, **params):
         super().__init__(**params)
         self.latent_steps = latent_steps
         self.latent_lr = latent_lr

@@ -139,8 +139,7 @@ class EGBADDetector(BaseGANDetector):
     # defaults were validated with (benchmarks/defaults_check.py).
     _auto_steps = {"tabular": 600, "image": 2000}
 
-    _parameter_constraints: dict = {
-        **BaseGANDetector._parameter_constraints,
+    _parameter_constraints: dict = BaseGANDetector._parameter_constraints | {
         "disc_weight": [Interval(Real, 0, 1, closed="both")],
         "disc_score": [StrOptions({"feature_matching", "cross_entropy"})],
         "cycle_weight": [Interval(Real, 0, None, closed="left")],

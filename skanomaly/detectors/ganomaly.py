@@ -120,8 +120,7 @@ class GANomalyDetector(BaseGANDetector):
     _auto_steps = {"tabular": 1200, "image": 600}
     _auto_steps_shrink = {"tabular": None, "image": (500, 0.5)}
 
-    _parameter_constraints: dict = {
-        **BaseGANDetector._parameter_constraints,
+    _parameter_constraints: dict = BaseGANDetector._parameter_constraints | {
         "adv_weight": [Interval(Real, 0, None, closed="left")],
         "con_weight": [Interval(Real, 0, None, closed="left")],
         "enc_weight": [Interval(Real, 0, None, closed="left")],
