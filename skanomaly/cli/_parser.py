@@ -91,17 +91,7 @@ def _add_reading_flags(parser) -> None:
     )
 
 
-def _add_demo(commands) -> None:
-    demo = commands.add_parser(
-        "demo",
-        help="train the detectors on embedded digits and report ROC-AUC",
-        description="Train the detectors on one digit of scikit-learn's 8x8 digits (the others "
-        "are the anomalies), print a ROC-AUC table and write pictures of the most and least "
-        "anomalous test images. The detectors keep their Python defaults (epochs: 'auto', "
-        "each detector's own budget of optimiser steps) except for two settings of the "
-        "demo's own, for speed on tiny images on a CPU: --n-filters 32 and --batch-size 32 "
-        "(the defaults: 64 and 64). About a minute in all on two idle CPU cores.",
-    )
+def _add_demo(demo) -> None:
     demo.add_argument(
         "--output",
         default="skanomaly-demo",
@@ -125,16 +115,7 @@ def _add_demo(commands) -> None:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _add_train(commands) -> None:
-    train = commands.add_parser(
-        "train",
-        help="train a detector on an image folder",
-        description="Train a detector on the images of DATA_DIR/train (or of DATA_DIR when it "
-        "has no train/ folder) and save it in skanomaly's safe weights-only format "
-        "(skanomaly.save). Images sit in class folders (e.g. train/0.normal/) or directly "
-        "in the folder. Options left out keep the detector's Python defaults; only --seed "
-        "(default 0) differs, so that runs repeat.",
-    )
+def _add_train(train) -> None:
     train.add_argument("data_dir", metavar="DATA_DIR")
     train.add_argument("--detector", required=True, choices=sorted(DETECTOR_NAMES))
     train.add_argument("--output", required=True, metavar="MODEL", help="model file to write")
@@ -173,23 +154,7 @@ def _add_train(commands) -> None:
     _add_reading_flags(train)
 
 
-def _add_score(commands) -> None:
-    score = commands.add_parser(
-        "score",
-        help="score an image folder with a trained model",
-        description="Score the images of DATA_DIR/test (or of DATA_DIR when it has no test/ "
-        "folder); images of another size than the model's are resized to it. Writes "
-        "REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, true_anomaly) and "
-        "REPORT_DIR/metrics.json. When the class folders give labels: ROC-AUC, average "
-        "precision, and what the threshold does (precision, recall, F1 and the confusion "
-        "counts); when DATA_DIR/ground_truth/<defect>/<name>_mask.png holds defect masks (the "
-        "MVTec AD layout): pixel ROC-AUC and AUPRO (to 30%% false-positive rate). Pictures of "
-        "the most anomalous images (with the masks' outlines), a score histogram and the "
-        "training losses; REPORT_DIR/run.json records the command, versions, model, metrics "
-        "and the files written. Every file is written whole (through a temporary file) with "
-        "the usual permissions, and a report folder in use by another run is refused. Model "
-        "files hold weights and numbers only: loading one runs no code.",
-    )
+def _add_score(score) -> None:
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data_dir", metavar="DATA_DIR")
     score.add_argument("--output", required=True, metavar="REPORT_DIR")
@@ -227,21 +192,61 @@ def _add_score(commands) -> None:
     _add_reading_flags(score)
 
 
-def _add_export(commands) -> None:
-    export = commands.add_parser(
-        "export",
-        help="export a trained model to ONNX",
-        description="Write MODEL (a GANomaly or EGBAD model file) as an ONNX graph that takes "
-        "raw float32 input, scales it inside and returns the anomaly score (higher = more "
-        "abnormal) and the anomaly map, for any batch size. Needs onnx and onnxscript (the "
-        "'export' extra of skanomaly). AnoGAN models cannot be exported: their score is a "
-        "search, not a forward pass.",
-    )
+def _add_export(export) -> None:
     export.add_argument("model", metavar="MODEL")
     export.add_argument("output", metavar="OUT.onnx")
     export.add_argument(
         "--opset", type=int, help="ONNX opset, 18 or later (default: the exporter's)"
     )
+
+
+# Each command: what adds its arguments, its one-line help, its --help description.
+_COMMANDS = {
+    "demo": (
+        _add_demo,
+        "train the detectors on embedded digits and report ROC-AUC",
+        "Train the detectors on one digit of scikit-learn's 8x8 digits (the others "
+        "are the anomalies), print a ROC-AUC table and write pictures of the most and least "
+        "anomalous test images. The detectors keep their Python defaults (epochs: 'auto', "
+        "each detector's own budget of optimiser steps) except for two settings of the "
+        "demo's own, for speed on tiny images on a CPU: --n-filters 32 and --batch-size 32 "
+        "(the defaults: 64 and 64). About a minute in all on two idle CPU cores.",
+    ),
+    "train": (
+        _add_train,
+        "train a detector on an image folder",
+        "Train a detector on the images of DATA_DIR/train (or of DATA_DIR when it "
+        "has no train/ folder) and save it in skanomaly's safe weights-only format "
+        "(skanomaly.save). Images sit in class folders (e.g. train/0.normal/) or directly "
+        "in the folder. Options left out keep the detector's Python defaults; only --seed "
+        "(default 0) differs, so that runs repeat.",
+    ),
+    "score": (
+        _add_score,
+        "score an image folder with a trained model",
+        "Score the images of DATA_DIR/test (or of DATA_DIR when it has no test/ "
+        "folder); images of another size than the model's are resized to it. Writes "
+        "REPORT_DIR/scores.csv (path, anomaly_score, predicted_anomaly, true_anomaly) and "
+        "REPORT_DIR/metrics.json. When the class folders give labels: ROC-AUC, average "
+        "precision, and what the threshold does (precision, recall, F1 and the confusion "
+        "counts); when DATA_DIR/ground_truth/<defect>/<name>_mask.png holds defect masks (the "
+        "MVTec AD layout): pixel ROC-AUC and AUPRO (to 30%% false-positive rate). Pictures of "
+        "the most anomalous images (with the masks' outlines), a score histogram and the "
+        "training losses; REPORT_DIR/run.json records the command, versions, model, metrics "
+        "and the files written. Every file is written whole (through a temporary file) with "
+        "the usual permissions, and a report folder in use by another run is refused. Model "
+        "files hold weights and numbers only: loading one runs no code.",
+    ),
+    "export": (
+        _add_export,
+        "export a trained model to ONNX",
+        "Write MODEL (a GANomaly or EGBAD model file) as an ONNX graph that takes "
+        "raw float32 input, scales it inside and returns the anomaly score (higher = more "
+        "abnormal) and the anomaly map, for any batch size. Needs onnx and onnxscript (the "
+        "'export' extra of skanomaly). AnoGAN models cannot be exported: their score is a "
+        "search, not a forward pass.",
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--traceback", action="store_true", help="show tracebacks instead of one-line errors"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_train, _add_score, _add_export):
-        add(commands)
+    for name, (add_arguments, summary, description) in _COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=summary, description=description))
     return parser
 
 
