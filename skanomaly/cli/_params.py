@@ -165,7 +165,11 @@ def add_flag(parser, name: str, **options) -> None:
 
 
 def check_parameter_ranges(args) -> None:
-    """Refuse out-of-range detector flags before any work, in the command's order of flags."""
+    """Refuse out-of-range detector flags of ``train`` or ``demo`` before any work.
+
+    ``vars(args)`` lists the flags in the order the command declares them,
+    so the first wrong one is named, as ``--help`` lists them.
+    """
     for name, value in vars(args).items():
         parameter = _BY_NAME.get(name)
         if parameter is not None and parameter.bounds is not None:

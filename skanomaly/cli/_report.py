@@ -62,6 +62,7 @@ def report_lock(folder: Path):
 
 
 def write_json(path: Path, value) -> Path:
+    """A JSON report file (``metrics.json``, ``run.json``), indented."""
     with atomic_write(path, "w", **_TEXT) as handle:
         json.dump(value, handle, indent=2)
     return path
