@@ -107,3 +107,39 @@ def training_memory(estimator, side: int, batch_size: int) -> int:
 
 def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.1f} GiB"
+
+
+# ----------------------------------------------------------------------
+# Model files (skanomaly.persistence): what ``load`` reads from a file of
+# unknown origin, whatever the file says (docs/persistence.md).  The
+# network total above is the real bound; these keep each number sane first.
+# ----------------------------------------------------------------------
+MAX_FEATURES = 2**24
+MAX_CHANNELS = 256
+MAX_WIDTH = 2**16  # hidden_dims entries
+MAX_LATENT = 8192
+MAX_HIDDEN_LAYERS = 16
+MAX_ESTIMATORS = 64  # networks of a tabular ensemble
+MAX_FILTERS = 4096
+MAX_BATCH_SIZE = 2**16
+MAX_START_CODES = 1024
+# A manifest holds parameters and small attributes; anything larger is not ours.
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_JSON_DEPTH = 32
+# Values in a manifest (bounded by counting its commas and brackets): a
+# parsed JSON value costs up to about 70 bytes, so 2**20 of them stay near
+# 70 MiB whatever the manifest holds.
+MAX_JSON_ITEMS = 2**20
+# Members of arrays.npz: one per stored array.
+MAX_ARRAYS = 1024
+# Bytes a member may hold beyond the values themselves: zip/pickle/npy framing.
+FRAMING_BYTES = 2**20
+FRAMING_BYTES_PER_TENSOR = 4096
+# The finiteness check of the weights reads this many values at a time.
+FINITE_CHUNK = 2**20
+# The load-time scoring check: a search (AnoGAN's) from one start code, for
+# at most this many steps, whatever latent_steps the file asks for.
+PROBE_SEARCH_STEPS = 5
+# Stored training scores are float32 network outputs: beyond this they are
+# not scores (and their quantiles would overflow to infinity).
+MAX_STORED_SCORE = torch.finfo(torch.float32).max
