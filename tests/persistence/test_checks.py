@@ -35,6 +35,9 @@ from .conftest import (
 )
 
 
+# ----------------------------------------------------------------------
+# Sizes and parameters: range-checked before anything is built.
+# ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "change, match",
     [
@@ -122,6 +125,9 @@ def test_tampered_bounds_are_refused(model_path):
     )
 
 
+# ----------------------------------------------------------------------
+# Fitted values: finite, in range, consistent.
+# ----------------------------------------------------------------------
 def with_array(path, new_path, attribute, value):
     """The model file with fitted array ``attribute`` replaced by ``value`` (digests fixed)."""
     contents = members_of(path)
@@ -218,6 +224,9 @@ def test_files_from_before_ensembles_load_as_one_plain_network(blobs, tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(blobs[1]), detector.score_samples(blobs[1]))
 
 
+# ----------------------------------------------------------------------
+# The training scores of ``skanomaly train`` files (read_metadata).
+# ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_model(tmp_path_factory):
     """A model file written by ``skanomaly train``, and its data folder."""
@@ -279,6 +288,9 @@ def test_valid_training_scores_still_set_quantile_thresholds(cli_model, tmp_path
     assert json.loads((report / "metrics.json").read_text())["threshold"] == 2.5
 
 
+# ----------------------------------------------------------------------
+# Tensors: shapes, strides and storage checked before any value is read.
+# ----------------------------------------------------------------------
 def with_weights(path, new_path, change):
     """The model file ``path`` with ``change(state)`` applied to its weights (digests fixed)."""
     state = torch.load(io.BytesIO(members_of(path)["weights.pt"]), weights_only=True)
@@ -364,6 +376,9 @@ def test_missing_extra_and_permuted_tensors(tabular_file, tmp_path):
     np.testing.assert_allclose(restored.score_samples(X), detector.score_samples(X), rtol=1e-6)
 
 
+# ----------------------------------------------------------------------
+# The scoring check: a fixed number of rows, whatever the file asks for.
+# ----------------------------------------------------------------------
 def test_model_that_cannot_score_is_refused(tabular_model, tmp_path):
     # Finite weights, broken statistics: a negative batch-norm variance.
     detector, X = tabular_model

@@ -47,6 +47,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# ----------------------------------------------------------------------
+# Peak memory of single loads.
+# ----------------------------------------------------------------------
 _PEAK = textwrap.dedent(
     """
     import resource, sys, skanomaly
@@ -100,6 +103,10 @@ def test_load_time_memory_does_not_grow_with_the_file_numbers(anogan_64):
     assert many_codes["peak_mib"] < plain["peak_mib"] + 8, (plain, many_codes)
 
 
+# ----------------------------------------------------------------------
+# The documented bound (docs/persistence.md): loading a file whose members
+# unpack to U bytes needs at most 3 U + P + 320 MiB.
+# ----------------------------------------------------------------------
 BOUND_MIB = 320
 
 
@@ -168,6 +175,12 @@ def test_loading_stays_within_the_documented_bound(tabular_file, anogan_64, tmp_
     assert results[2]["peak_mib"] <= 3 * unpacked_bytes(large) / MIB, results[2]
 
 
+# ----------------------------------------------------------------------
+# Fuzzing: a mutated file ends in ModelFileError (or ModelTooLargeError) or
+# in a model that scores finitely; never another exception, a hang, or
+# unbounded memory. All cases run in one child process under an
+# address-space limit, each under an alarm.
+# ----------------------------------------------------------------------
 FUZZ_EXAMPLES = int(os.environ.get("SKANOMALY_FUZZ_EXAMPLES", "300"))
 
 
