@@ -465,7 +465,8 @@ class BaseGANDetector(
     # the library versions travel too, and a mismatch warns on unpickling.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        from .persistence import _PICKLE_VERSIONS, _versions  # here: it imports this module
+        from ._runtime import library_versions as _versions
+        from .persistence._versions import PICKLE_VERSIONS as _PICKLE_VERSIONS
 
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name in self._network_names:
@@ -474,7 +475,8 @@ class BaseGANDetector(
         return state
 
     def __setstate__(self, state):
-        from .persistence import _PICKLE_VERSIONS, _warn_on_version_mismatch
+        from .persistence._versions import PICKLE_VERSIONS as _PICKLE_VERSIONS
+        from .persistence._versions import warn_on_version_mismatch as _warn_on_version_mismatch
 
         state = dict(state)
         _warn_on_version_mismatch(state.pop(_PICKLE_VERSIONS, None), "pickled detector", 3)

@@ -27,7 +27,7 @@ from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 # ---------------------------------------------------------------------------
 from skanomaly._runtime import available_device  # noqa: F401 (re-exported to tests)
 from skanomaly.cli._params import demo_params, detector_from_args  # noqa: F401
-from skanomaly.persistence import _deflate_pays  # noqa: F401
+from skanomaly.persistence._zip import deflate_pays  # noqa: F401
 
 # Every detector class, with settings that make fitting take well under a
 # second on tiny data; tests parametrised over this list cover each detector.

@@ -14,6 +14,7 @@ import argparse
 import re
 from dataclasses import dataclass, field
 
+from .._limits import MAX_FILTERS, MAX_LATENT
 from .._registry import detector_class
 from ._common import CommandError, check_range
 
@@ -72,13 +73,16 @@ PARAMETERS = (
     ),
     Parameter("batch_size", "--batch-size", {"type": int, "help": "default: 64"}, (2, None)),
     Parameter(
-        "n_filters", "--n-filters", {"type": int, "help": "conv width (default: 64)"}, (1, 4096)
+        "n_filters",
+        "--n-filters",
+        {"type": int, "help": "conv width (default: 64)"},
+        (1, MAX_FILTERS),
     ),
     Parameter(
         "latent_dim",
         "--latent-dim",
         {"type": int, "help": "default: chosen from the image size"},
-        bounds=(1, 8192),
+        bounds=(1, MAX_LATENT),
     ),
     Parameter(
         "contamination",

@@ -27,6 +27,8 @@ Labels follow the ODDS convention throughout: ``1`` = anomaly, ``0`` = normal.
 
 from __future__ import annotations
 
+from .._limits import MAX_IMAGE_PIXELS as MAX_IMAGE_PIXELS
+
 # The constants (``NORMAL_WORDS``...) stay importable from here, outside
 # ``__all__`` as before: the ``X as X`` form re-exports them.
 from ._folders import NORMAL_WORDS as NORMAL_WORDS
@@ -61,8 +63,6 @@ __all__ = [
 _LAZY = {
     "ImageFolderDataset": ("skanomaly.datasets._folder_dataset", "ImageFolderDataset"),
     "fit_folder": ("skanomaly._streaming", "fit_folder"),
-    # The largest image read (skanomaly._limits, the home of every size limit).
-    "MAX_IMAGE_PIXELS": ("skanomaly._limits", "MAX_IMAGE_PIXELS"),
 }
 
 

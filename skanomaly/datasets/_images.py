@@ -12,6 +12,8 @@ import stat
 
 import numpy as np
 
+from .._limits import MAX_IMAGE_PIXELS
+
 # PIL modes of grey images (one colour channel, with or without alpha).
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 # PIL modes with an alpha channel (palette and RGB images may carry a
@@ -45,10 +47,6 @@ def _open_image(path: str, *, header_only: bool = False):
     ``header_only`` returns whether the image is grey (:func:`_is_grey`).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
-
-    # Here, not at the top: skanomaly._limits imports torch, and importing
-    # skanomaly.datasets must not.
-    from .._limits import MAX_IMAGE_PIXELS
 
     with _open_regular(path) as handle:
         try:
