@@ -41,9 +41,11 @@ __all__ = [
     "TrainingLoop",
     "ValidationLoss",
     "check_losses",
+    "detached",
     "frozen_weights",
     "rows_of",
     "training_callbacks",
+    "update",
 ]
 
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
@@ -78,6 +80,18 @@ def frozen_weights(module: nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, **backward) -> None:
+    """One optimiser step on ``loss`` (``backward`` options: ``inputs``, ``retain_graph``)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(**backward)
+    optimizer.step()
+
+
+def detached(**losses: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What a training step returns: its losses by name, cut from the graph."""
+    return {name: loss.detach() for name, loss in losses.items()}
 
 
 def check_losses(means: dict[str, float], when: str, learning_rate: float) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "adversarial_loss",
     "adversarial_per_row",
     "batch_mean",
+    "discriminator_loss",
     "feature_matching_loss",
     "group_mean",
     "l1_per_row",
@@ -54,6 +55,18 @@ def adversarial_per_row(
     """:func:`adversarial_loss` of each row, shape ``(n,)``."""
     target = torch.full_like(logits, 1.0 - label_smoothing if real else 0.0)
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
+def discriminator_loss(
+    logits_real: torch.Tensor, logits_fake: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The GAN discriminator's loss: real rows towards 0.9 (one-sided smoothing), fakes to 0.
+
+    The mean of the two cross-entropies; the real rows' term is weighted
+    by ``weights`` (robust training's, see :func:`trim_weights`).
+    """
+    real_loss = adversarial_per_row(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
+    return 0.5 * (batch_mean(real_loss, weights) + adversarial_loss(logits_fake, False))
 
 
 def feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

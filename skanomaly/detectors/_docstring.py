@@ -122,6 +122,19 @@ _SHARED_ATTRIBUTES = """\
         Names of features seen during ``fit``; only for DataFrame input."""
 
 
+# Every detector's example: the same data, the class's own quick settings.
+_EXAMPLE = """\
+Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import {name}
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> detector = {name}({params}, random_state=0).fit(X)
+    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
+    array([ 1, -1])"""
+
+
 def _steps_text(cls) -> str:
     """The ``"auto"`` step counts of ``cls``, as the ``n_epochs`` entry says them."""
     steps, shrink = cls._auto_steps, cls._auto_steps_shrink
@@ -145,8 +158,9 @@ def _steps_text(cls) -> str:
 def fill_doc(cls):
     """Class decorator: put the shared sections into ``cls.__doc__``.
 
-    ``%(shared_parameters)s`` and ``%(shared_attributes)s`` in the docstring
-    are replaced; the parameter text names the class's own ``"auto"`` step
+    ``%(parameters)s`` (the section's heading and the shared entries),
+    ``%(shared_attributes)s`` and ``%(examples)s`` in the docstring are
+    replaced; the parameter text names the class's own ``"auto"`` step
     counts and early-stopping loss (``_val_loss_doc``).
     """
     latent, hidden = cls._tabular_sizes_doc
@@ -157,5 +171,11 @@ def fill_doc(cls):
         .replace("%(tabular_hidden)s", hidden)
         .replace("%(auto_epochs)s", "{:,} to {:,}".format(*_AUTO_EPOCHS))
     )
-    filler({"shared_parameters": parameters, "shared_attributes": _SHARED_ATTRIBUTES})(cls)
+    example = _EXAMPLE.format(name=cls.__name__, params=cls._doc_example_params)
+    entries = {
+        "parameters": "Parameters\n    ----------\n    " + parameters.lstrip(),
+        "shared_attributes": _SHARED_ATTRIBUTES,
+        "examples": example,
+    }
+    filler(entries)(cls)
     return cls
