@@ -179,6 +179,7 @@ def main(argv=None) -> dict:
         "--variant",
         action="append",
         default=[],
+        type=lambda spec: parse_params(spec.split(",")),  # each variant: a dict of parameters
         metavar="NAME=VALUE[,NAME=VALUE]",
         help="extra skanomaly AnoGAN settings run beside the defaults, e.g. latent_steps=0",
     )
@@ -190,8 +191,7 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    variants = [parse_params(spec.split(",")) for spec in args.variant]
-    makers = contenders(device, args.quick, variants)
+    makers = contenders(device, args.quick, args.variant)
     start_load = load_average()
     print(
         "bench_anogan_pyod"

@@ -35,6 +35,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import skanomaly
+from skanomaly._training import Callback, training_callbacks
 from skanomaly.datasets import get_data_home, load_fashion_mnist
 
 
@@ -71,30 +72,27 @@ def parse_params(items) -> dict:
     return params
 
 
-def keep_snapshots(detector, at_steps=()):
-    """A list that receives (steps so far, network weights) during ``fit``.
+class Snapshots(Callback):
+    """A training callback that keeps ``(steps so far, network weights)`` during ``fit``.
 
     At the end of every epoch, or, if ``at_steps`` is given, after each of
-    those numbers of optimiser steps.
+    those numbers of optimiser steps. Fit inside
+    ``skanomaly._training.training_callbacks(snapshots)``; the fit itself is
+    unchanged.
     """
-    snapshots, steps, at_steps = [], [0], set(at_steps)
-    train_step, end_epoch = detector._train_step, detector._end_epoch
 
-    def count(*args):
-        losses = train_step(*args)
-        steps[0] += 1
-        if steps[0] in at_steps:
-            snapshots.append((steps[0], detector._network_state()))
-        return losses
+    def __init__(self, at_steps=()):
+        self.snapshots, self.steps, self.at_steps = [], 0, set(at_steps)
 
-    def keep(losses):
-        end_epoch(losses)
-        if not at_steps:
-            snapshots.append((steps[0], detector._network_state()))
+    def on_step_end(self, loop, losses):
+        self.steps += 1
+        if self.steps in self.at_steps:
+            self.snapshots.append((self.steps, loop.detector._network_state()))
 
-    # On this instance only: the fit itself is unchanged.
-    detector._train_step, detector._end_epoch = count, keep
-    return snapshots
+    def on_epoch_end(self, loop, epoch, means):
+        if not self.at_steps:
+            self.snapshots.append((self.steps, loop.detector._network_state()))
+        return False
 
 
 def snapshot_curve(detector, snapshots, X_fit, X_test, is_anomaly):
@@ -149,12 +147,15 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         members = rng.choice(members, min(args.ntrain, len(members)), replace=False)
         detector = cls(random_state=args.seed, device="cpu", **params)
-        snapshots = keep_snapshots(detector) if args.every_epoch else None
+        watch = [Snapshots()] if args.every_epoch else []
         start = time.perf_counter()
-        detector.fit(X_train[members])
+        with training_callbacks(*watch):
+            detector.fit(X_train[members])
         fit_s = time.perf_counter() - start
-        if snapshots is not None:
-            curve = snapshot_curve(detector, snapshots, X_train[members], X_test, y_test != c)
+        if watch:
+            curve = snapshot_curve(
+                detector, watch[0].snapshots, X_train[members], X_test, y_test != c
+            )
             for epoch, (steps, auc) in enumerate(curve, start=1):
                 print(f"  after epoch {epoch} ({steps} steps): ROC-AUC {auc:.3f}", flush=True)
         start = time.perf_counter()

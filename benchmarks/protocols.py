@@ -52,6 +52,8 @@ ADBENCH_FILES = {
 ADBENCH_SETS = tuple(f"adbench/{name}" for name in ADBENCH_FILES)
 IMAGE_SETS = ("fashion_mnist", "digits")
 OURS = ("AnoGAN (skanomaly)", "EGBAD (skanomaly)", "GANomaly (skanomaly)")
+# The non-GAN contenders every profile runs on the images.
+IMAGE_BASELINES = ("AutoEncoder (PyOD)", "IsolationForest (sklearn)")
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,7 @@ PROFILES = {
             "fashion_mnist": {"n_epochs": 75, "n_filters": 16},
             "digits": {"n_filters": 32},
         },
-        image_contenders=(
-            *OURS,
-            "AutoEncoder (PyOD)",
-            "IsolationForest (sklearn)",
-            "L1 to median (trivial)",
-        ),
+        image_contenders=(*OURS, *IMAGE_BASELINES, "L1 to median (trivial)"),
         image_class_limit={"fashion_mnist": {"AnoGAN (skanomaly)": (0, 1, 7)}},
     ),
     # With a GPU: every tabular detector at its defaults, more images, the
@@ -123,13 +120,7 @@ PROFILES = {
             "AnoGAN (PyOD)": {"epochs": 50, "epochs_query": 20},
             "ALAD (PyOD)": {"epochs": 50},
         },
-        image_contenders=(
-            *OURS,
-            "AnoGAN (PyOD)",
-            "ALAD (PyOD)",
-            "AutoEncoder (PyOD)",
-            "IsolationForest (sklearn)",
-        ),
+        image_contenders=(*OURS, "AnoGAN (PyOD)", "ALAD (PyOD)", *IMAGE_BASELINES),
     ),
     # ADBench's protocol on its 14 shared "Classical" sets, every detector at
     # its defaults except PyOD's AnoGAN, capped as in "full" (at its defaults
@@ -171,11 +162,7 @@ PROFILES = {
             "digits": {"n_epochs": 2, "n_filters": 8},
         },
         pyod_image={"AutoEncoder (PyOD)": {"epoch_num": 1}},
-        image_contenders=(
-            "GANomaly (skanomaly)",
-            "AutoEncoder (PyOD)",
-            "IsolationForest (sklearn)",
-        ),
+        image_contenders=("GANomaly (skanomaly)", *IMAGE_BASELINES),
     ),
 }
 

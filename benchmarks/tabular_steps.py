@@ -28,12 +28,13 @@ import time
 import numpy as np
 import torch
 from bench_anogan_pyod import DATASETS, load, load_average, splits
-from one_class import keep_snapshots, parse_params, snapshot_curve
+from one_class import Snapshots, parse_params, snapshot_curve
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
+from skanomaly._training import training_callbacks
 from skanomaly.datasets import get_data_home
 
 DETECTORS = {"GANomaly": GANomalyDetector, "EGBAD": EGBADDetector, "AnoGAN": AnoGANDetector}
@@ -76,11 +77,12 @@ def main(argv=None) -> dict:
         print(f"split {seed}: {len(X_train)} training rows; IsolationForest {auc:.3f}")
         for name in args.detectors:
             detector = DETECTORS[name](random_state=seed, **params)
-            snapshots = keep_snapshots(detector, args.steps)
+            snapshots = Snapshots(args.steps)
             start = time.perf_counter()
-            detector.fit(X_train)
+            with training_callbacks(snapshots):
+                detector.fit(X_train)
             fit_s = time.perf_counter() - start
-            curve = snapshot_curve(detector, snapshots, X_train, X_test, y_test)
+            curve = snapshot_curve(detector, snapshots.snapshots, X_train, X_test, y_test)
             curve.append(("end", roc_auc_score(y_test, -detector.score_samples(X_test))))
             curves[name].append(curve)
             text = " ".join(f"{steps}:{auc:.3f}" for steps, auc in curve)

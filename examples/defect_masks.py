@@ -54,20 +54,20 @@ from skanomaly.plot import anomaly_heatmaps, heatmap_pictures, reconstruction_gr
 
 FAST = os.environ.get("SKANOMALY_EXAMPLE_FAST") == "1"
 output = Path(sys.argv[1] if len(sys.argv) > 1 else "defect_masks_example")
-rng = np.random.default_rng(0)
-n_train, n_test = (48, 30) if FAST else (300, 50)
 
-# 1. Normal images of one class, some of them with synthetic defects.
+# 1. Normal images of one class, some of them with synthetic defects: as
+# many test images with defects as without.
 data_home = get_data_home()  # $SKANOMALY_DATA, else ~/skanomaly_data
 if not FAST and (data_home / "FashionMNIST" / "raw").is_dir():
     X, y = load_fashion_mnist(data_home, train=True, download=False)
     normal, source = X[y == 7], "Fashion-MNIST sneakers"
-else:
+    n_train, n_test = 300, 50
+else:  # 178 zeros: 30 + 30 for the test, the rest (48 in a fast run) for training
     X, y = load_digits(return_X_y=True)
     normal, source = X.reshape(-1, 8, 8)[y == 0], "sklearn 8x8 zeros"
-    n_test = min(n_test, 30)
-    n_train = min(n_train, len(normal) - 2 * n_test)
-normal = normal[rng.permutation(len(normal))[: n_train + 2 * n_test]]
+    n_test = 30
+    n_train = min(48 if FAST else 300, len(normal) - 2 * n_test)
+normal = normal[np.random.default_rng(0).permutation(len(normal))[: n_train + 2 * n_test]]
 defects = make_synthetic_defects(normal[n_train + n_test :], random_state=0)
 X_test = np.r_[normal[n_train : n_train + n_test], defects.images]
 types = np.r_[["good"] * n_test, defects.kinds]

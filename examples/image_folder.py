@@ -42,9 +42,9 @@ from skanomaly.plot import (
 )
 
 FAST = os.environ.get("SKANOMALY_EXAMPLE_FAST") == "1"
+n_train, n_test = (64, 20) if FAST else (500, 100)  # test: as many anomalies as normal images
 output = Path(sys.argv[1] if len(sys.argv) > 1 else "image_folder_example")
 rng = np.random.default_rng(0)
-n_train, n_test = (64, 20) if FAST else (500, 100)
 
 # %%
 # Build the folder (a real project starts here with its own images).

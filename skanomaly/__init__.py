@@ -10,22 +10,19 @@ PyTorch; ``from skanomaly import GANomalyDetector`` works as usual.
 
 import importlib
 
-__version__ = "0.1.0"
+from ._registry import DETECTOR_NAMES
+from ._version import __version__
 
 # Public name -> the module that defines it.
 _LAZY = {
-    "AnoGANDetector": ".detectors",
-    "EGBADDetector": ".detectors",
-    "GANomalyDetector": ".detectors",
+    **dict.fromkeys(DETECTOR_NAMES.values(), ".detectors"),
     "export_onnx": ".export",
     "load": ".persistence",
     "save": ".persistence",
 }
 
 __all__ = [
-    "AnoGANDetector",
-    "EGBADDetector",
-    "GANomalyDetector",
+    *sorted(DETECTOR_NAMES.values()),
     "__version__",
     "export_onnx",
     "load",

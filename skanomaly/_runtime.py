@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -17,7 +17,30 @@ from torch import nn
 
 from .exceptions import DeviceWarning
 
-__all__ = ["available_device", "resolve_device"]
+__all__ = ["available_device", "library_versions", "read_ahead", "resolve_device"]
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of skanomaly and of the libraries a fitted model depends on.
+
+    Recorded in model files, pickles and the command line's run records.
+
+    Examples
+    --------
+    >>> sorted(library_versions())
+    ['numpy', 'skanomaly', 'sklearn', 'torch']
+    """
+    import numpy
+    import sklearn
+
+    from ._version import __version__
+
+    return {
+        "skanomaly": __version__,
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": numpy.__version__,
+    }
 
 
 def resolve_device(device: str | torch.device) -> str:
@@ -108,3 +131,46 @@ def _cpu_module(module: nn.Module) -> nn.Module:
 def _cpu_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """``module``'s ``state_dict`` with every tensor on the CPU, detached."""
     return {key: tensor.detach().cpu() for key, tensor in module.state_dict().items()}
+
+
+def read_ahead(dataset, batches: Iterable, num_workers: int = 0) -> Iterator[list]:
+    """The items of ``dataset`` for each list of indices in ``batches``, in order.
+
+    Read here with ``num_workers=0``, else by a ``torch.utils.data.DataLoader``
+    with that many worker processes, which read ahead while the caller
+    computes (the images of a folder read from disk, batch by batch).
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Indexed with ints; pickled to the worker processes.
+    batches : iterable of sequences of int
+        The indices of each batch.
+    num_workers : int, default 0
+        Worker processes; 0 reads in this process, when asked.
+
+    Yields
+    ------
+    items : list
+        ``[dataset[i] for i in batch]``, for each batch of ``batches``.
+
+    Examples
+    --------
+    >>> list(read_ahead(["a", "b", "c"], [[0, 2], [1]]))
+    [['a', 'c'], ['b']]
+    """
+    if not num_workers:
+        for index in batches:
+            yield [dataset[i] for i in index]
+        return
+    from torch.utils.data import DataLoader
+
+    yield from DataLoader(
+        dataset,
+        batch_sampler=[list(map(int, index)) for index in batches],
+        num_workers=num_workers,
+        collate_fn=list,
+        # Its own generator for the workers' seeds: a DataLoader without one
+        # draws from torch's global generator, which the training steps use.
+        generator=torch.Generator().manual_seed(0),
+    )

@@ -1,15 +1,12 @@
 """Training on an image folder read from disk batch by batch, not loaded whole.
 
-:class:`ImageFolderDataset` is a ``torch.utils.data.Dataset`` over the files
-of a folder, read by the rules of
-:func:`skanomaly.datasets.load_image_folder` (the same listing, labels,
-skipped files, modes, sizes and errors), one image per item.
-:func:`fit_folder` trains a detector on it: a first streamed pass finds the
-image shape and the pixel range that the input scaling needs, then every
+:func:`fit_folder` trains a detector on a
+:class:`skanomaly.datasets.ImageFolderDataset`: a first streamed pass finds
+the image shape and the pixel range that the input scaling needs, then every
 training step, the batch-norm calibration and the scoring of the training
-images read the images they need, batch by batch. Memory holds the
-networks and a few batches, whatever the number of images. Both are
-exported by :mod:`skanomaly.datasets`.
+images read the images they need, batch by batch (:class:`ScaledImages`).
+Memory holds the networks and a few batches, whatever the number of images.
+:func:`fit_folder` is exported by :mod:`skanomaly.datasets`.
 """
 
 from __future__ import annotations
@@ -19,170 +16,11 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from .datasets import (
-    _choose_grayscale,
-    _folder_files,
-    _read_image,
-    _size_mismatch,
-    _size_param,
-    _warn_transparent,
-)
+from ._runtime import read_ahead
+from .datasets import ImageFolderDataset
 
-__all__ = ["ImageFolderDataset", "fit_folder"]
-
-# Images per read in the streamed passes that are not training steps (the
-# scan); training and scoring read the batches they need.
-_SCAN_BATCH = 64
-
-
-class ImageFolderDataset(Dataset):
-    """The images of a folder as a PyTorch dataset, each read from disk when asked for.
-
-    The files, labels, skipped entries, colour rule and errors are those of
-    :func:`load_image_folder` (class folders or a flat folder; hidden and
-    other files skipped with one warning; EXIF orientation; transparency
-    composited onto black), but no image is decoded until it is indexed:
-    ``dataset[i]`` is the ``(C, H, W)`` float32 array in [0, 1] that row
-    ``i`` of ``load_image_folder(...).images`` would be. Listing the folder
-    reads every file's header once (the colour rule), as
-    ``load_image_folder`` does.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The folder (``train/`` or ``test/``, not the data set's root).
-    image_size : int or (int, int), default=None
-        Resize every image (antialiased bilinear). ``None`` keeps the sizes,
-        which must then all be equal.
-    grayscale : bool, default=None
-        ``True`` one channel, ``False`` RGB, ``None`` one channel when every
-        image is grey.
-    normal_class, anomalous_class : str or list of str, default=None
-        Name the class folders, as for :func:`load_image_folder`.
-
-    Attributes
-    ----------
-    paths : list of str
-        The image files, in the order of the items.
-    target : ndarray of shape (n_images,) or None
-        ``1`` anomaly, ``0`` normal, by class folder; ``None`` for a flat folder.
-    classes : list of str
-        The class folder names (empty for a flat folder).
-    skipped : dict of str to str
-        The entries not read, and why (as ``load_image_folder``'s).
-    grayscale : bool
-        The colour rule resolved.
-
-    See Also
-    --------
-    fit_folder : train a detector on the dataset.
-    load_image_folder : read the whole folder into one array.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skanomaly.datasets import ImageFolderDataset, write_image_folder
-    >>> rng = np.random.default_rng(0)
-    >>> root = write_image_folder("parts", rng.random((5, 16, 16)))  # doctest: +SKIP
-    >>> images = ImageFolderDataset("parts/train")  # doctest: +SKIP
-    >>> len(images), images[0].shape  # doctest: +SKIP
-    (5, (1, 16, 16))
-    """
-
-    def __init__(
-        self, path, image_size=None, grayscale=None, *, normal_class=None, anomalous_class=None
-    ):
-        root, paths, target, classes, skipped = _folder_files(
-            path, normal_class, anomalous_class, "ImageFolderDataset"
-        )
-        self.root = root
-        self.paths = paths
-        self.target = target
-        self.classes = classes
-        self.skipped = skipped
-        self.grayscale = _choose_grayscale(root, paths, grayscale)
-        self.image_size = _size_param(image_size)
-        self._scanned = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        return _read_image(self.paths[index], self.grayscale, self.image_size)[0]
-
-    def scan(self, num_workers: int = 0) -> tuple[tuple[int, int, int], float, float]:
-        """Read every image once: ``((C, H, W), lowest value, highest value)``.
-
-        Checks that the images have one size (as ``load_image_folder``
-        does, with its error), and warns once of transparent images. The
-        result is kept: a second call reads nothing.
-        """
-        if self._scanned is None:
-            first, low, high, transparent = None, np.inf, -np.inf, []
-            batches = _loader(_ScanItems(self), _index_batches(len(self)), num_workers)
-            for items in batches:
-                for index, shape, lowest, highest, see_through in items:
-                    if first is None:
-                        first = (index, shape)
-                    elif shape != first[1]:
-                        raise ValueError(
-                            _size_mismatch(
-                                self.paths[first[0]],
-                                np.empty(first[1]),
-                                self.paths[index],
-                                np.empty(shape),
-                            )
-                        )
-                    low, high = min(low, lowest), max(high, highest)
-                    if see_through:
-                        transparent.append(self.paths[index])
-            _warn_transparent(self.root, self.paths, transparent)
-            self._scanned = (first[1], float(low), float(high))
-        return self._scanned
-
-
-class _ScanItems(Dataset):
-    """What the scan needs of each image: its index, shape, range and transparency."""
-
-    def __init__(self, images: ImageFolderDataset):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        images = self.images
-        array, see_through, _ = _read_image(
-            images.paths[index], images.grayscale, images.image_size
-        )
-        return index, array.shape, float(array.min()), float(array.max()), see_through
-
-
-def _index_batches(n: int, size: int = _SCAN_BATCH) -> list[list[int]]:
-    return [list(range(start, min(start + size, n))) for start in range(0, n, size)]
-
-
-def _loader(dataset, batches: Iterable, num_workers: int) -> Iterator[list]:
-    """The items of ``dataset`` for each list of indices in ``batches``, in order.
-
-    Read here with ``num_workers=0``, else by a ``DataLoader`` with that
-    many worker processes, which read ahead while the caller computes.
-    """
-    if not num_workers:
-        for index in batches:
-            yield [dataset[i] for i in index]
-        return
-    yield from DataLoader(
-        dataset,
-        batch_sampler=[list(map(int, index)) for index in batches],
-        num_workers=num_workers,
-        collate_fn=list,
-        # Its own generator for the workers' seeds: a DataLoader without one
-        # draws from torch's global generator, which the training steps use.
-        generator=torch.Generator().manual_seed(0),
-    )
+__all__ = ["fit_folder"]
 
 
 class ScaledImages:
@@ -215,7 +53,7 @@ class ScaledImages:
         if isinstance(key, torch.Tensor):
             key = key.cpu().numpy()
         chosen = self.index[key]
-        (arrays,) = _loader(self.images, [chosen], 0)
+        (arrays,) = read_ahead(self.images, [chosen])
         return self._scaled(arrays)
 
     def split(self, size: int) -> Iterator[torch.Tensor]:
@@ -235,7 +73,7 @@ class ScaledImages:
     def batches(self, indices: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         """The scaled images of each index tensor of ``indices``, read ahead by the workers."""
         chosen = [self.index[index.cpu().numpy()] for index in indices]
-        for arrays in _loader(self.images, chosen, self.num_workers):
+        for arrays in read_ahead(self.images, chosen, self.num_workers):
             yield self._scaled(arrays)
 
 
@@ -317,9 +155,9 @@ def fit_folder(
         )
     if len(images) < 2:
         raise ValueError(f"{images.root} holds {len(images)} image; training needs at least 2")
-    detector._fit_stream_and_score(images, num_workers=num_workers)
+    detector._fit_folder(images, num_workers=num_workers)
     return detector
 
 
-# Documented and pickled under the public module that exports them.
-ImageFolderDataset.__module__ = fit_folder.__module__ = "skanomaly.datasets"
+# Documented and pickled under the public module that exports it.
+fit_folder.__module__ = "skanomaly.datasets"

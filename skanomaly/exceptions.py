@@ -41,21 +41,23 @@ class SkanomalyWarning(UserWarning):
 class TrainingDivergedError(SkanomalyError, FloatingPointError):
     """Training diverged: an epoch's mean loss, or a training score, is not finite.
 
-    Raised by ``fit`` when an epoch's mean loss is NaN, infinite or beyond
-    1e10 (the losses of scaled data are O(1) to O(100)), or when the trained
+    Raised by ``fit`` and ``partial_fit`` when the mean loss of an epoch (of
+    a ``partial_fit`` call) is NaN, infinite or 1e10 or more in magnitude
+    (the losses of scaled data are O(1) to O(100)), or when the trained
     model gives non-finite anomaly scores on its own training data. A
-    smaller ``learning_rate`` usually helps. The estimator is left unfitted.
+    smaller ``learning_rate`` usually helps. ``fit`` leaves the estimator
+    unfitted; a later ``partial_fit`` call leaves it as it was before.
     """
 
 
 class ModelTooLargeError(SkanomalyError, ValueError):
     """The networks for these images would not fit in memory.
 
-    Raised by ``fit`` before any network is built, when training would need
-    more memory than the device has free, or when the images, padded to a
-    power-of-two square inside the convolutional networks, would exceed
-    4096 pixels a side. Resize the images, or lower ``n_filters`` or
-    ``batch_size``.
+    Raised by ``fit`` (and a first ``partial_fit``) before any network is
+    built, when training would need more memory than the device has free,
+    or when the images, padded to a power-of-two square inside the
+    convolutional networks, would exceed 4096 pixels a side. Resize the
+    images, or lower ``n_filters`` or ``batch_size``.
     """
 
 
@@ -102,7 +104,7 @@ class InvertedScoreTermWarning(SkanomalyWarning):
 
 
 class ConstantFeatureWarning(SkanomalyWarning):
-    """Some features take a single value in the training data.
+    """Some features of tabular training data take a single value.
 
     Their spread is zero (or within the rounding of their mean), so they
     cannot be standardised: they are centred on that value and left in

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import secrets
 from numbers import Integral
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +34,8 @@ from torch import nn
 
 from ._base import BaseGANDetector
 from ._inputs import _INPUT_LIMIT
+from ._io import atomic_write
+from ._version import __version__
 from .detectors import AnoGANDetector, EGBADDetector, GANomalyDetector
 
 __all__ = ["export_onnx"]
@@ -85,23 +85,6 @@ class _ScoringGraph(nn.Module):
         x_hat = self.detector._ensemble_reconstruct(nets, scaled).double() * self.scale
         # Against the raw input, as ``anomaly_map``: clipping does not shrink the map.
         return score, (x - (x_hat + self.shift)).abs().float()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``path``, then rename it over ``path``.
-
-    Readers see the old file or the complete new one, never a partial one.
-    ``open`` rather than ``mkstemp``, so that the file gets the usual
-    permissions.
-    """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _check_exportable(detector) -> None:
@@ -206,7 +189,6 @@ def export_onnx(detector, path, *, opset=None) -> Path:
                 f"export_onnx needs {module}, from skanomaly's 'export' extra: "
                 "pip install onnx onnxscript onnxruntime"
             ) from exc
-    from . import __version__
 
     graph = _ScoringGraph(detector).eval()
     example_shape = (
@@ -241,5 +223,6 @@ def export_onnx(detector, path, *, opset=None) -> Path:
         "'anomaly_map' (|X - reconstruction|)."
     )
     path = Path(path)
-    _write_atomically(path, model.SerializeToString())
+    with atomic_write(path) as handle:
+        handle.write(model.SerializeToString())
     return path

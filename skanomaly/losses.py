@@ -22,6 +22,7 @@ __all__ = [
     "adversarial_loss",
     "adversarial_per_row",
     "batch_mean",
+    "discriminator_loss",
     "feature_matching_loss",
     "group_mean",
     "l1_per_row",
@@ -56,6 +57,18 @@ def adversarial_per_row(
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
+def discriminator_loss(
+    logits_real: torch.Tensor, logits_fake: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The GAN discriminator's loss: real rows towards 0.9 (one-sided smoothing), fakes to 0.
+
+    The mean of the two cross-entropies; the real rows' term is weighted
+    by ``weights`` (robust training's, see :func:`trim_weights`).
+    """
+    real_loss = adversarial_per_row(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
+    return 0.5 * (batch_mean(real_loss, weights) + adversarial_loss(logits_fake, False))
+
+
 def feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mean squared distance between discriminator features ``f(x)`` and ``f(x_hat)``."""
     return F.mse_loss(fake, real)
@@ -68,7 +81,7 @@ def mean_feature_matching_loss(
     n_groups: int = 1,
     real_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Squared distance between the batch means of ``f(x)`` and ``f(G(z))``.
+    """Mean squared difference between the batch means of ``f(x)`` and ``f(G(z))``.
 
     The generator's feature matching objective of Salimans et al. (2016):
     match the statistics of real data rather than fool one discriminator.
@@ -88,7 +101,8 @@ def trim_weights(
 
     Within each of ``n_groups`` equal blocks of rows, the
     ``round(fraction * block)`` rows with the highest ``criterion`` (a
-    per-row loss, the larger the less normal) get weight 0 and the others
+    per-row loss, the larger the less normal; at most ``block - 1``, so that
+    a row of each block stays) get weight 0 and the others
     equal weights summing to 1 over the whole batch, so that
     ``batch_mean(loss, weights)`` is the mean loss of the kept rows (loss
     truncation: the rows the model explains worst, likely anomalies, do not

@@ -15,7 +15,8 @@ ground-truth masks of the defects, as in the MVTec AD benchmark
 
 Masks and maps are ``(n, H, W)`` arrays, or ``(n, C, H, W)`` ones: a
 channel axis of a map is averaged (``anomaly_map`` gives one value per
-channel), a mask's channel axis must have length 1.
+channel), a mask's channel axis must have length 1. A single ``(H, W)``
+mask and map are one image.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def pixel_roc_auc(masks, maps) -> float:
     Raises
     ------
     ValueError
-        When the shapes differ, masks are not binary, or the masks hold only
-        defect or only normal pixels.
+        When the shapes differ, masks are not binary, the masks hold only
+        defect or only normal pixels, or the maps hold NaN or infinity.
 
     See Also
     --------
@@ -162,7 +163,8 @@ def aupro(masks, maps, max_fpr=0.3) -> float:
     ------
     ValueError
         When the shapes differ, masks are not binary, the masks hold only
-        defect or only normal pixels, or ``max_fpr`` is not in (0, 1].
+        defect or only normal pixels, the maps hold NaN or infinity, or
+        ``max_fpr`` is not in (0, 1].
 
     See Also
     --------

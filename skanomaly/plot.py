@@ -20,6 +20,8 @@ import math
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstring import filler
+
 __all__ = [
     "MASK_COLOUR",
     "anomaly_heatmaps",
@@ -35,6 +37,36 @@ __all__ = [
 # The colour map of every heat map, and the direction its colour bars state.
 HEAT_CMAP = "jet"
 HIGHER_IS_ANOMALOUS = "higher = more anomalous"
+
+# Parameter entries shared by several docstrings, as ``%(name)s`` placeholders
+# there, filled by ``_fill_doc`` (as the detectors share theirs).
+_DOC = {
+    "images_maps": """images : array-like of shape (n, C, H, W)
+        Images with values in [0, 1]; ``C`` is 1 or 3.
+    maps : array-like of shape (n, C, H, W) or (n, H, W)
+        Non-negative anomaly maps (e.g. ``detector.anomaly_map``); channels
+        are averaged.""",
+    "masks": """masks : array-like of shape (n, H, W), default=None
+        Ground truth, non-zero on defects (``load_image_folder(...,
+        return_masks=True).masks``).""",
+    "vmax": """vmax : float, default=None
+        Map value drawn at full heat; ``None`` = the 99th percentile of all
+        ``maps``, one scale for every image.""",
+    "alpha": """alpha : float, default=0.6
+        Opacity of the hottest colour; cool regions show the image.""",
+    "upscale": """upscale : int, default=None
+        Pixel repetition factor; ``None`` makes each image at least 64
+        pixels high, so that small images stay visible.""",
+    "detector_X": """detector : fitted skanomaly detector
+        Fitted on images.
+    X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
+        Images, in the units used for ``fit``.""",
+    "masks_of_X": """masks : array-like of shape (n, H, W), default=None
+        Ground-truth defect masks of ``X``, outlined on the anomaly maps.""",
+}
+
+
+_fill_doc = filler(_DOC)
 
 
 def _images_of(detector, X) -> np.ndarray:
@@ -66,21 +98,15 @@ def _heat_scale(maps, vmax) -> float:
     return float(np.percentile(maps, 99)) if vmax is None else float(vmax)
 
 
+@_fill_doc
 def anomaly_overlay(images, maps, *, vmax=None, alpha=0.6, cmap=HEAT_CMAP):
     """Blend anomaly maps as a heat map over images.
 
     Parameters
     ----------
-    images : array-like of shape (n, C, H, W)
-        Images with values in [0, 1]; ``C`` is 1 or 3.
-    maps : array-like of shape (n, C, H, W) or (n, H, W)
-        Non-negative anomaly maps (e.g. ``detector.anomaly_map``); channels
-        are averaged.
-    vmax : float, default=None
-        Map value drawn at full heat; ``None`` = the 99th percentile of all
-        ``maps``, one scale for every image.
-    alpha : float, default=0.6
-        Opacity of the hottest colour; cool regions show the image.
+    %(images_maps)s
+    %(vmax)s
+    %(alpha)s
     cmap : str, default="jet"
         Matplotlib colour map.
 
@@ -158,6 +184,7 @@ def _default_upscale(height: int) -> int:
     return max(1, math.ceil(64 / height))
 
 
+@_fill_doc
 def heatmap_pictures(images, maps, masks=None, *, vmax=None, upscale=None, alpha=0.6):
     """Heat-map pictures of anomaly maps over their images, with mask outlines, as arrays.
 
@@ -172,21 +199,11 @@ def heatmap_pictures(images, maps, masks=None, *, vmax=None, upscale=None, alpha
 
     Parameters
     ----------
-    images : array-like of shape (n, C, H, W)
-        Images with values in [0, 1]; ``C`` is 1 or 3.
-    maps : array-like of shape (n, C, H, W) or (n, H, W)
-        Non-negative anomaly maps; channels are averaged.
-    masks : array-like of shape (n, H, W), default=None
-        Ground truth, non-zero on defects (``load_image_folder(...,
-        return_masks=True).masks``).
-    vmax : float, default=None
-        Map value drawn at full heat; ``None`` = the 99th percentile of all
-        ``maps``, one scale for every picture.
-    upscale : int, default=None
-        Pixel repetition factor; ``None`` makes each picture at least 64
-        pixels high.
-    alpha : float, default=0.6
-        Opacity of the hottest colour.
+    %(images_maps)s
+    %(masks)s
+    %(vmax)s
+    %(upscale)s
+    %(alpha)s
 
     Returns
     -------
@@ -248,6 +265,7 @@ def colour_scale_figure(vmax, *, label="anomaly map"):
     Returns
     -------
     fig : matplotlib.figure.Figure
+        One axes: the colour bar.
 
     Examples
     --------
@@ -263,17 +281,18 @@ def colour_scale_figure(vmax, *, label="anomaly map"):
     return fig
 
 
+@_fill_doc
 def anomaly_heatmaps(
     images,
     maps,
     masks=None,
     *,
-    titles=None,
-    vmax=None,
-    alpha=0.6,
-    n_cols=None,
-    label="anomaly map",
-    figsize=None,
+    titles: list[str] | None = None,
+    vmax: float | None = None,
+    alpha: float = 0.6,
+    n_cols: int | None = None,
+    label: str = "anomaly map",
+    figsize: tuple[float, float] | None = None,
 ):
     """Figure of anomaly maps as heat maps over their images, with a colour bar.
 
@@ -286,20 +305,12 @@ def anomaly_heatmaps(
 
     Parameters
     ----------
-    images : array-like of shape (n, C, H, W)
-        Images with values in [0, 1]; ``C`` is 1 or 3.
-    maps : array-like of shape (n, C, H, W) or (n, H, W)
-        Non-negative anomaly maps (e.g. ``detector.anomaly_map``); channels
-        are averaged.
-    masks : array-like of shape (n, H, W), default=None
-        Ground truth, non-zero on defects.
+    %(images_maps)s
+    %(masks)s
     titles : list of str, default=None
         One title per panel (e.g. the anomaly score).
-    vmax : float, default=None
-        Map value drawn at full heat; ``None`` = the 99th percentile of all
-        ``maps``.
-    alpha : float, default=0.6
-        Opacity of the hottest colour.
+    %(vmax)s
+    %(alpha)s
     n_cols : int, default=None
         Panels per row; ``None`` = up to 8.
     label : str, default="anomaly map"
@@ -310,6 +321,7 @@ def anomaly_heatmaps(
     Returns
     -------
     fig : matplotlib.figure.Figure
+        Its axes are the panels, row by row, then the colour bar.
 
     Examples
     --------
@@ -361,10 +373,7 @@ def _rows(detector, X, vmax):
     return inputs, recons, anomaly_overlay(inputs, maps, vmax=vmax), vmax
 
 
-# What the maps of plot_reconstructions are, for its colour bar.
-_RANGE_MAP_LABEL = "|x - reconstruction| / training range"
-
-
+@_fill_doc
 def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, masks=None):
     """A grid of inputs, reconstructions and anomaly-map overlays.
 
@@ -374,20 +383,14 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
 
     Parameters
     ----------
-    detector : fitted skanomaly detector
-        Fitted on images.
-    X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
-        Images, in the units used for ``fit``.
+    %(detector_X)s
     path : str or path-like, default=None
         Also write the grid there as a PNG (``torchvision.utils.save_image``).
     vmax : float, default=None
         Anomaly-map value at full heat, as a fraction of the training range;
         see :func:`anomaly_overlay`.
-    upscale : int, default=None
-        Pixel repetition factor; ``None`` makes each image at least 64
-        pixels high so small images stay visible.
-    masks : array-like of shape (n, H, W), default=None
-        Ground-truth defect masks of ``X``: outlined on the anomaly maps.
+    %(upscale)s
+    %(masks_of_X)s
 
     Returns
     -------
@@ -411,8 +414,7 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
     masks = _masks_for(masks, inputs)
     rgb = [np.repeat(a, 3, axis=1) if a.shape[1] == 1 else a for a in (inputs, recons)]
     tiles = np.concatenate([*rgb, overlays])
-    if upscale is None:
-        upscale = _default_upscale(tiles.shape[-2])
+    upscale = _default_upscale(tiles.shape[-2]) if upscale is None else upscale
     tiles = _upscale(tiles, upscale)
     if masks is not None:
         outlined = _paint_outlines(tiles[-len(inputs) :], _upscale(masks, upscale))
@@ -424,41 +426,40 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
     return grid.numpy()
 
 
+@_fill_doc
 def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, masks=None):
     """Figure of inputs, reconstructions and anomaly-map overlays, one column per image.
 
     The anomaly maps (``|x - reconstruction|`` as a share of the training
-    range) share one colour scale, explained by a colour bar beside their
+    range) share one colour scale, explained by a colour bar under their
     row. With ``masks``, the outline of each ground-truth defect is drawn
     over its anomaly map (a magenta contour between the pixels).
 
     Parameters
     ----------
-    detector : fitted skanomaly detector
-        Fitted on images.
-    X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
-        Images, in the units used for ``fit``.
+    %(detector_X)s
     titles : list of str, default=None
         One title per column (e.g. the score); ``None`` = the anomaly score.
     vmax : float, default=None
         See :func:`reconstruction_grid`.
     figsize : (float, float), default=None
         ``None`` = 1.3 inches per image.
-    masks : array-like of shape (n, H, W), default=None
-        Ground-truth defect masks of ``X``, outlined on the anomaly maps.
+    %(masks_of_X)s
 
     Returns
     -------
     fig : matplotlib.figure.Figure
+        Three rows of panels (input, reconstruction, anomaly map), then the
+        colour bar.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skanomaly import GANomalyDetector
     >>> from skanomaly.plot import plot_reconstructions
-    >>> X = np.random.default_rng(0).random((32, 1, 8, 8))
-    >>> detector = GANomalyDetector(n_epochs=1, n_filters=8, random_state=0).fit(X)
-    >>> fig = plot_reconstructions(detector, X[:3])
+    >>> X = np.random.default_rng(0).random((32, 64))  # rows of flattened 8x8 images
+    >>> detector = GANomalyDetector(n_epochs=1, n_filters=8, image_shape=(8, 8), random_state=0)
+    >>> fig = plot_reconstructions(detector.fit(X), X[:3])
     >>> len(fig.axes)  # 3 rows of 3 images, and the colour bar
     10
     """
@@ -481,14 +482,14 @@ def plot_reconstructions(detector, X, *, titles=None, vmax=None, figsize=None, m
                 ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             else:
                 ax.imshow(image, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if row == 0:
                 ax.set_title(titles[col], fontsize=8)
             if row == 2 and masks is not None and masks[col].any():
                 ax.contour(masks[col], levels=[0.5], colors=[MASK_COLOUR], linewidths=1.0)
         axes[row, 0].set_ylabel(label, fontsize=8)
-    bar = _add_colour_bar(fig, axes[2], vmax, _RANGE_MAP_LABEL)
+    # The maps are |x - reconstruction| in units of the training range (_rows).
+    bar = _add_colour_bar(fig, axes[2], vmax, "|x - reconstruction| / training range")
     bar.ax.xaxis.label.set_fontsize(8)
     return fig
 
@@ -513,6 +514,7 @@ def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
     Returns
     -------
     fig : matplotlib.figure.Figure
+        ``ax``'s figure, or the new one.
 
     Examples
     --------
@@ -535,10 +537,8 @@ def plot_score_histogram(scores, y=None, *, threshold=None, bins=30, ax=None):
                 "labels (-1 outlier, +1 inlier) pass y == -1"
             )
     if ax is None:
-        fig = Figure(figsize=(6, 3.5), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+        ax = Figure(figsize=(6, 3.5), layout="constrained").subplots()
+    fig = ax.figure
     edges = np.histogram_bin_edges(scores, bins=bins)
     if threshold is not None:
         ax.axvline(threshold, color="black", linestyle="--", label="threshold")
@@ -567,6 +567,7 @@ def plot_history(history, *, figsize=None):
     Returns
     -------
     fig : matplotlib.figure.Figure
+        One panel per loss, in the order of ``history``.
 
     Examples
     --------

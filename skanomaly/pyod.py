@@ -131,7 +131,8 @@ class PyODDetector(BaseDetector):
         Parameters
         ----------
         X : array-like
-            Samples, in the layout used for ``fit``.
+            Samples, in the layout used for ``fit``; PyOD's ``predict``,
+            ``predict_proba`` and ``predict_confidence`` score through here.
 
         Returns
         -------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
@@ -25,9 +26,8 @@ from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 # Package internals: every private name the tests import, in one place.
 # ---------------------------------------------------------------------------
 from skanomaly._runtime import available_device  # noqa: F401 (re-exported to tests)
-from skanomaly.cli import _demo_params, _detector_from_args  # noqa: F401
-from skanomaly.export import _write_atomically  # noqa: F401
-from skanomaly.persistence import _deflate_pays  # noqa: F401
+from skanomaly.cli._params import demo_params, detector_from_args  # noqa: F401
+from skanomaly.persistence._zip import deflate_pays  # noqa: F401
 
 # Every detector class, with settings that make fitting take well under a
 # second on tiny data; tests parametrised over this list cover each detector.
@@ -226,3 +226,14 @@ def fails_with_one_line(capsys, argv, pattern):
     assert err.startswith("skanomaly: error: ") and "Traceback" not in err, err
     assert re.search(pattern, err), err
     return out
+
+
+@pytest.fixture
+def nan_scoring(detector_class, monkeypatch):
+    """``detector_class``, its anomaly scores all NaN (a model that cannot score)."""
+
+    def nan_scores(self, nets, x):
+        return torch.full((len(x),), float("nan"))
+
+    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
+    return detector_class

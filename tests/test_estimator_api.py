@@ -89,16 +89,16 @@ def test_scores_do_not_depend_on_the_batch(
 def test_scores_and_maps_in_one_pass(detector_class, fitted_image, digits_images, monkeypatch):
     detector = fitted_image[detector_class]
     X = digits_images[0][64:104]
-    expected = (-detector.score_samples(X), detector.anomaly_map(X))
+    expected = (detector.anomaly_map(X), detector.score_samples(X))
     if detector_class.__name__ == "AnoGANDetector":
         calls = []
         original = detector_class._search
         monkeypatch.setattr(
             detector_class, "_search", lambda self, *a: calls.append(1) or original(self, *a)
         )
-    scores, maps = detector._scores_and_maps(X)
-    np.testing.assert_array_equal(scores, expected[0])
-    np.testing.assert_allclose(maps, expected[1], rtol=1e-12, atol=1e-12)
+    maps, scores = detector.anomaly_map(X, return_scores=True)
+    np.testing.assert_array_equal(scores, expected[1])
+    np.testing.assert_allclose(maps, expected[0], rtol=1e-12, atol=1e-12)
     if detector_class.__name__ == "AnoGANDetector":
         assert len(calls) == 1  # one chunk, searched once for both
 

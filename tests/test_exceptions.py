@@ -52,11 +52,11 @@ def test_all_lists_every_exception_class():
 
 
 def test_version_mismatch_warns_and_can_be_filtered(tmp_path, monkeypatch):
-    from skanomaly import persistence
-
     path = tmp_path / "model.skan"
     skanomaly.save(fast(GANomalyDetector).fit(ROWS), path)
-    monkeypatch.setattr(persistence, "_versions", lambda: {"skanomaly": "0.0.1"})
+    monkeypatch.setattr(
+        "skanomaly.persistence._versions.library_versions", lambda: {"skanomaly": "0.0.1"}
+    )
     with pytest.warns(VersionMismatchWarning, match="skanomaly"):
         skanomaly.load(path)
     with warnings.catch_warnings():

@@ -19,7 +19,7 @@ import skanomaly
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector, export_onnx
 from skanomaly.cli import main
 
-from .conftest import _write_atomically, fast
+from .conftest import fast
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -139,22 +139,6 @@ def test_bad_arguments(fitted_tabular, tmp_path):
         export_onnx(detector, tmp_path / "model.onnx", opset=17)
     assert main(["export", str(tmp_path / "missing.skan"), str(tmp_path / "m.onnx")]) == 1
     assert list(tmp_path.iterdir()) == []
-
-
-def test_write_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "model.onnx"
-    _write_atomically(path, b"old")
-    _write_atomically(path, b"new")
-    assert path.read_bytes() == b"new"
-
-    def fail(source, target):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
-        _write_atomically(path, b"partial")
-    assert path.read_bytes() == b"new"
-    assert os.listdir(tmp_path) == ["model.onnx"]
 
 
 @pytest.mark.parametrize(

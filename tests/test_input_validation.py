@@ -251,7 +251,7 @@ def test_fit_rejects_negative_loss_weights(detector_class):
 # ----------------------------------------------------------------------
 # Scoring, reconstructing and mapping.
 # ----------------------------------------------------------------------
-SCORE_CASES = TABULAR_CASES + [
+TABULAR_SCORE_CASES = TABULAR_CASES + [
     (
         "wrong feature count",
         ROWS[:, :3],
@@ -265,13 +265,6 @@ SCORE_CASES = TABULAR_CASES + [
         "was fitted on tabular data with 4 features, got images of shape \\(1, 8, 8\\)",
     ),
 ]
-
-
-@pytest.mark.parametrize("method", SCORE_METHODS)
-@named_cases("X, error, match", SCORE_CASES)
-def test_scoring_rejects_bad_tabular_input(tabular_model, method, X, error, match):
-    with pytest.raises(error, match=match):
-        getattr(tabular_model, method)(X)
 
 
 IMAGE_SCORE_CASES = IMAGE_CASES + [
@@ -309,11 +302,18 @@ IMAGE_SCORE_CASES = IMAGE_CASES + [
 ]
 
 
+# (case id, what the model was fitted on, X, exception, message)
+SCORE_CASES = [(name, "tabular", *case) for name, *case in TABULAR_SCORE_CASES] + [
+    (name, "image", *case) for name, *case in IMAGE_SCORE_CASES
+]
+
+
 @pytest.mark.parametrize("method", SCORE_METHODS)
-@named_cases("X, error, match", IMAGE_SCORE_CASES)
-def test_scoring_rejects_bad_image_input(image_model, method, X, error, match):
+@named_cases("fitted_on, X, error, match", SCORE_CASES)
+def test_scoring_rejects_bad_input(tabular_model, image_model, fitted_on, method, X, error, match):
+    model = tabular_model if fitted_on == "tabular" else image_model
     with pytest.raises(error, match=match):
-        getattr(image_model, method)(X)
+        getattr(model, method)(X)
 
 
 @pytest.mark.parametrize("method", SCORE_METHODS)

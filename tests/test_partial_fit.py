@@ -199,7 +199,7 @@ def test_thresholds_hold_on_new_rows_after_many_calls():
 
 
 def test_the_recent_scores_are_bounded(monkeypatch):
-    monkeypatch.setattr(skanomaly._base, "_PARTIAL_FIT_SCORES", 50)
+    monkeypatch.setattr(skanomaly._partial, "_PARTIAL_FIT_SCORES", 50)
     detector = fast(GANomalyDetector)
     detector.partial_fit(np.random.default_rng(0).normal(size=(120, 4)))
     assert detector.decision_scores_.shape == (50,)  # a random sample of a large call
@@ -214,7 +214,7 @@ def test_the_recent_scores_are_bounded(monkeypatch):
 
 
 def test_default_bound_is_ten_thousand_scores():
-    assert skanomaly._base._PARTIAL_FIT_SCORES == 10_000
+    assert skanomaly._partial._PARTIAL_FIT_SCORES == 10_000
 
 
 # ----------------------------------------------------------------------
@@ -241,12 +241,8 @@ def test_divergence_is_reported_and_the_call_undone(detector_class, monkeypatch)
     assert detector.n_samples_seen_ == 120
 
 
-def test_a_failed_first_call_leaves_no_fitted_attributes(detector_class, monkeypatch):
-    def nan_scores(self, nets, x):
-        return torch.full((len(x),), float("nan"))
-
-    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
-    detector = fast(detector_class)
+def test_a_failed_first_call_leaves_no_fitted_attributes(nan_scoring):
+    detector = fast(nan_scoring)
     with pytest.raises(TrainingDivergedError, match="non-finite anomaly scores"):
         detector.partial_fit(CHUNKS[0])
     assert not [k for k in vars(detector) if k.endswith("_")]

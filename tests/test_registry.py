@@ -112,12 +112,12 @@ def test_pickling_and_model_files_carry_the_registered_networks(detector_class, 
 def test_training_scores_are_those_of_score_samples(detector_class):
     # One network: the training scores are its scores of the training rows.
     detector = fast(detector_class, n_estimators=1)
-    scores = detector._fit_and_score(ROWS)
+    scores = detector.fit(ROWS).decision_scores_
     np.testing.assert_array_equal(scores, -detector.score_samples(ROWS))
     np.testing.assert_array_equal(detector.decision_scores_, scores)
     # An ensemble: out-of-bag scores, by the members that did not train on a row.
     detector = fast(detector_class, n_estimators=3)
-    scores = detector._fit_and_score(ROWS)
+    scores = detector.fit(ROWS).decision_scores_
     np.testing.assert_array_equal(detector.decision_scores_, scores)
     assert not np.allclose(scores, -detector.score_samples(ROWS))
     assert not [k for k in vars(detector) if k.startswith("_") and k.endswith("_")]

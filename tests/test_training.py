@@ -270,15 +270,9 @@ def test_batch_norm_statistics_are_those_of_the_final_weights(
 
 def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):
     X = blobs[0]
-    detector = fast(
-        detector_class,
-        n_epochs=40,
-        early_stopping=True,
-        n_iter_no_change=3,
-        tol=1e9,
-        n_estimators=1,
-    )
-    training_scores = detector._fit_and_score(X)
+    detector = fast(detector_class, n_epochs=40, early_stopping=True, n_iter_no_change=3)
+    detector.set_params(tol=1e9, n_estimators=1)
+    training_scores = detector.fit(X).decision_scores_
     # tol this large: no epoch after the first counts as an improvement, so it
     # stops after 1 + 3 (scikit-learn's rule).
     assert detector.n_epochs_trained_ == 4 == len(detector.history_["val_loss"])
@@ -348,12 +342,8 @@ def test_divergence_names_the_epoch_and_the_loss(detector_class, monkeypatch, ba
     _assert_unfitted(detector)
 
 
-def test_non_finite_scores_after_training_are_an_error(detector_class, monkeypatch):
-    def nan_scores(self, nets, x):
-        return torch.full((len(x),), float("nan"))
-
-    monkeypatch.setattr(detector_class, "_anomaly_score", nan_scores)
-    detector = fast(detector_class)
+def test_non_finite_scores_after_training_are_an_error(nan_scoring):
+    detector = fast(nan_scoring)
     with pytest.raises(TrainingDivergedError, match="non-finite anomaly scores"):
         detector.fit(ROWS)
     _assert_unfitted(detector)

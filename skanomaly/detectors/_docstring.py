@@ -7,6 +7,9 @@ that the detectors' docstrings keep only what is their own.
 
 from __future__ import annotations
 
+from .._docstring import filler
+from .._sizes import _AUTO_EPOCHS
+
 __all__ = ["fill_doc"]
 
 _SHARED_PARAMETERS = """\
@@ -20,8 +23,8 @@ _SHARED_PARAMETERS = """\
         training drops 10% of each batch.
     n_epochs : int or "auto", default="auto"
         Passes over the training data (the most, with ``early_stopping``).
-        ``"auto"`` aims at about %(auto_steps)s, with 15 to 500 epochs on
-        tabular data and 1 to 500 on images.
+        ``"auto"`` aims at about %(auto_steps)s, within %(auto_epochs)s
+        epochs.
     batch_size : int, default=64
         Rows (images) per training step.
     learning_rate : float, default=2e-4
@@ -119,6 +122,19 @@ _SHARED_ATTRIBUTES = """\
         Names of features seen during ``fit``; only for DataFrame input."""
 
 
+# Every detector's example: the same data, the class's own quick settings.
+_EXAMPLE = """\
+Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import {name}
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4))
+    >>> detector = {name}({params}, random_state=0).fit(X)
+    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
+    array([ 1, -1])"""
+
+
 def _steps_text(cls) -> str:
     """The ``"auto"`` step counts of ``cls``, as the ``n_epochs`` entry says them."""
     steps, shrink = cls._auto_steps, cls._auto_steps_shrink
@@ -142,8 +158,9 @@ def _steps_text(cls) -> str:
 def fill_doc(cls):
     """Class decorator: put the shared sections into ``cls.__doc__``.
 
-    ``%(shared_parameters)s`` and ``%(shared_attributes)s`` in the docstring
-    are replaced; the parameter text names the class's own ``"auto"`` step
+    ``%(parameters)s`` (the section's heading and the shared entries),
+    ``%(shared_attributes)s`` and ``%(examples)s`` in the docstring are
+    replaced; the parameter text names the class's own ``"auto"`` step
     counts and early-stopping loss (``_val_loss_doc``).
     """
     latent, hidden = cls._tabular_sizes_doc
@@ -152,10 +169,13 @@ def fill_doc(cls):
         .replace("%(val_loss)s", cls._val_loss_doc)
         .replace("%(tabular_latent)s", latent)
         .replace("%(tabular_hidden)s", hidden)
+        .replace("%(auto_epochs)s", "{:,} to {:,}".format(*_AUTO_EPOCHS))
     )
-    # The placeholders stand indented in the docstring: the first line of
-    # each section goes in without its own indentation.
-    cls.__doc__ = cls.__doc__.replace("%(shared_parameters)s", parameters.lstrip()).replace(
-        "%(shared_attributes)s", _SHARED_ATTRIBUTES.lstrip()
-    )
+    example = _EXAMPLE.format(name=cls.__name__, params=cls._doc_example_params)
+    entries = {
+        "parameters": "Parameters\n    ----------\n    " + parameters.lstrip(),
+        "shared_attributes": _SHARED_ATTRIBUTES,
+        "examples": example,
+    }
+    filler(entries)(cls)
     return cls

@@ -27,12 +27,11 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from .._base import BaseGANDetector, frozen_weights
+from .._base import BaseGANDetector
+from .._training import detached, frozen_weights, update
 from ..losses import (
-    _LABEL_SMOOTHING,
     adversarial_loss,
-    adversarial_per_row,
-    batch_mean,
+    discriminator_loss,
     l1_per_row,
     mean_feature_matching_loss,
     residual_score,
@@ -50,9 +49,10 @@ _N_START_CANDIDATES = 64
 class AnoGANDetector(BaseGANDetector):
     """AnoGAN anomaly detector (Schlegl et al. 2017) with batched latent search.
 
-    Parameters
-    ----------
-    %(shared_parameters)s
+    A GAN learns the normal data; a sample is scored by how closely some
+    generated sample, found by a search over the code, matches it.
+
+    %(parameters)s
     latent_steps : int, default=100
         Adam steps of the latent search for every scored sample (the paper
         uses 500). ``0`` keeps the best of the starting codes.
@@ -115,16 +115,11 @@ class AnoGANDetector(BaseGANDetector):
     .. [2] T. Salimans, I. Goodfellow, W. Zaremba, V. Cheung, A. Radford,
        X. Chen. "Improved Techniques for Training GANs". NeurIPS 2016.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skanomaly import AnoGANDetector
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 4))
-    >>> detector = AnoGANDetector(n_epochs=20, latent_steps=20, random_state=0).fit(X)
-    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
-    array([ 1, -1])
+    %(examples)s
     """
+
+    # The settings of the example in the docstring (``%(examples)s``).
+    _doc_example_params = "n_epochs=20, latent_steps=20"
 
     # ``n_epochs="auto"``: about 2,000 steps, the setting the defaults were
     # validated with (benchmarks/defaults_check.py); on tables per member
@@ -141,21 +136,13 @@ class AnoGANDetector(BaseGANDetector):
         "a cheap stand-in for the full search"
     )
 
-    _parameter_constraints: dict = {
-        **BaseGANDetector._parameter_constraints,
+    _parameter_constraints: dict = BaseGANDetector._parameter_constraints | {
         "latent_steps": [Interval(Integral, 0, None, closed="left")],
         "latent_lr": [Interval(Real, 0, None, closed="neither")],
         "disc_weight": [Interval(Real, 0, 1, closed="both")],
     }
 
-    def __init__(
-        self,
-        *,
-        latent_steps=100,
-        latent_lr=0.05,
-        disc_weight=0.1,
-        **params,
-    ):
+    def __init__(self, *, latent_steps=100, latent_lr=0.05, disc_weight=0.1, **params):
         super().__init__(**params)
         self.latent_steps = latent_steps
         self.latent_lr = latent_lr
@@ -181,6 +168,13 @@ class AnoGANDetector(BaseGANDetector):
         # Plain numbers, like the scaling: nothing to move between devices.
         self.latent_candidates_ = torch.randn(_N_START_CANDIDATES, self.latent_dim_).numpy()
 
+    def _probe(self, search_steps):
+        probe = super()._probe(search_steps)
+        probe.latent_steps = min(probe.latent_steps, search_steps)
+        if getattr(probe, "latent_candidates_", None) is not None:  # older files lack them
+            probe.latent_candidates_ = probe.latent_candidates_[:1]
+        return probe
+
     def _make_optimizers(self):
         return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}
 
@@ -200,11 +194,8 @@ class AnoGANDetector(BaseGANDetector):
             rows = x.flatten(1).reshape(n_members, -1, x[0].numel())
             fakes = fake.detach().flatten(1).reshape(n_members, -1, x[0].numel())
             weights = self._trim(torch.cdist(rows, fakes, p=1).amin(2).reshape(-1))
-        real_loss = adversarial_per_row(logits_real, True, label_smoothing=_LABEL_SMOOTHING)
-        loss_d = 0.5 * (batch_mean(real_loss, weights) + adversarial_loss(logits_fake, False))
-        optimizers["d"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizers["d"].step()
+        loss_d = discriminator_loss(logits_real, logits_fake, weights)
+        update(optimizers["d"], loss_d)
 
         with frozen_weights(discriminator):
             logits_fake, features_fake = discriminator(fake)
@@ -216,16 +207,8 @@ class AnoGANDetector(BaseGANDetector):
             real_weights=weights,
         )
         loss_g = loss_adv + loss_fm
-        optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizers["g"].step()
-
-        return {
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "loss_adv": loss_adv.detach(),
-            "loss_fm": loss_fm.detach(),
-        }
+        update(optimizers["g"], loss_g)
+        return detached(loss_d=loss_d, loss_g=loss_g, loss_adv=loss_adv, loss_fm=loss_fm)
 
     # ------------------------------------------------------------------
     # Scoring: the latent search.

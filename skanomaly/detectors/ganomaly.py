@@ -24,6 +24,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import BaseGANDetector
+from .._training import detached, update
 from ..losses import adversarial_per_row, batch_mean, l1_per_row, l2_per_row
 from ..networks import EncoderDecoderEncoder, reinitialize
 from ._docstring import fill_doc
@@ -35,9 +36,9 @@ __all__ = ["GANomalyDetector"]
 class GANomalyDetector(BaseGANDetector):
     """GANomaly anomaly detector (Akcay et al. 2018).
 
-    Parameters
-    ----------
-    %(shared_parameters)s
+    An encoder-decoder-encoder generator, trained adversarially on normal data.
+
+    %(parameters)s
     adv_weight : float, default=1.0
         ``w_adv``, weight of the adversarial (feature matching) loss.
     con_weight : float, default=50.0
@@ -99,16 +100,11 @@ class GANomalyDetector(BaseGANDetector):
        Semi-Supervised Anomaly Detection via Adversarial Training".
        ACCV 2018.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skanomaly import GANomalyDetector
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 4))
-    >>> detector = GANomalyDetector(n_epochs=5, random_state=0).fit(X)
-    >>> detector.predict([[0.0, 0.0, 0.0, 0.0], [9.0, -9.0, 9.0, -9.0]])
-    array([ 1, -1])
+    %(examples)s
     """
+
+    # The settings of the example in the docstring (``%(examples)s``).
+    _doc_example_params = "n_epochs=5"
 
     # ``n_epochs="auto"`` on tables: 1,200 steps per member (ADBench's 14
     # shared sets, 3 seeds: mean ROC-AUC 0.848 against 0.842 after 600;
@@ -120,8 +116,7 @@ class GANomalyDetector(BaseGANDetector):
     _auto_steps = {"tabular": 1200, "image": 600}
     _auto_steps_shrink = {"tabular": None, "image": (500, 0.5)}
 
-    _parameter_constraints: dict = {
-        **BaseGANDetector._parameter_constraints,
+    _parameter_constraints: dict = BaseGANDetector._parameter_constraints | {
         "adv_weight": [Interval(Real, 0, None, closed="left")],
         "con_weight": [Interval(Real, 0, None, closed="left")],
         "enc_weight": [Interval(Real, 0, None, closed="left")],
@@ -177,25 +172,16 @@ class GANomalyDetector(BaseGANDetector):
         loss_g = (
             self.adv_weight * loss_adv + self.con_weight * loss_con + self.enc_weight * loss_enc
         )
-        optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward(inputs=list(generator.parameters()), retain_graph=True)
-        optimizers["g"].step()
+        update(optimizers["g"], loss_g, inputs=list(generator.parameters()), retain_graph=True)
 
         loss_d = 0.5 * (
             batch_mean(adversarial_per_row(logits_real, True), weights)
             + batch_mean(adversarial_per_row(logits_fake, False), weights)
         )
-        optimizers["d"].zero_grad(set_to_none=True)
-        loss_d.backward(inputs=list(discriminator.parameters()))
-        optimizers["d"].step()
+        update(optimizers["d"], loss_d, inputs=list(discriminator.parameters()))
 
-        return {
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "loss_adv": loss_adv.detach(),
-            "loss_con": loss_con.detach(),
-            "loss_enc": loss_enc.detach(),
-        }
+        losses = {"loss_adv": loss_adv, "loss_con": loss_con, "loss_enc": loss_enc}
+        return detached(loss_d=loss_d, loss_g=loss_g, **losses)
 
     def _end_epoch(self, losses):
         # D has won outright: restart it, as the reference code does (checked

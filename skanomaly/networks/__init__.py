@@ -4,39 +4,17 @@ Nothing in this package knows about scikit-learn; the detectors in
 :mod:`skanomaly.detectors` get their networks from :class:`Backbone`.
 """
 
-from .dcgan import (
-    DCGANDecoder,
-    DCGANDiscriminator,
-    DCGANEncoder,
-    DCGANJointDiscriminator,
-    padded_side,
-)
-from .encoder_decoder_encoder import EncoderDecoderEncoder
-from .factory import Backbone
-from .init import dcgan_init, reinitialize
-from .mlp import (
-    EnsembleBatchNorm1d,
-    EnsembleLinear,
-    MLPDecoder,
-    MLPDiscriminator,
-    MLPEncoder,
-    MLPJointDiscriminator,
-)
+from . import dcgan, encoder_decoder_encoder, factory, init, mlp
 
-__all__ = [
-    "Backbone",
-    "DCGANDecoder",
-    "DCGANDiscriminator",
-    "DCGANEncoder",
-    "DCGANJointDiscriminator",
-    "EncoderDecoderEncoder",
-    "EnsembleBatchNorm1d",
-    "EnsembleLinear",
-    "MLPDecoder",
-    "MLPDiscriminator",
-    "MLPEncoder",
-    "MLPJointDiscriminator",
-    "dcgan_init",
-    "padded_side",
-    "reinitialize",
-]
+# The public names of the submodules, each listed once: in its module's __all__.
+from .dcgan import *  # noqa: F403
+from .encoder_decoder_encoder import *  # noqa: F403
+from .factory import *  # noqa: F403
+from .init import *  # noqa: F403
+from .mlp import *  # noqa: F403
+
+__all__ = sorted(
+    name
+    for module in (dcgan, encoder_decoder_encoder, factory, init, mlp)
+    for name in module.__all__
+)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._docstring import fill_doc
+
 __all__ = [
     "DCGANDecoder",
     "DCGANDiscriminator",
@@ -141,17 +143,15 @@ def _down_pyramid(channels: int, side: int, n_filters: int) -> tuple[nn.Sequenti
     return nn.Sequential(*layers), width
 
 
+@fill_doc
 class DCGANEncoder(_ImageModule):
     """Map ``(n, C, H, W)`` images to ``(n, latent_dim)`` codes.
 
     Parameters
     ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` with ``H, W >= 8``.
-    latent_dim : int
-        Size of the code.
-    n_filters : int, default=64
-        Channels of the first convolution; doubled at every halving.
+    %(image_shape)s
+    %(latent_dim)s
+    %(n_filters)s
     """
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, n_filters: int = 64):
@@ -163,15 +163,15 @@ class DCGANEncoder(_ImageModule):
         return self.head(self.features(self.pad(x))).flatten(1)
 
 
+@fill_doc
 class DCGANDecoder(_ImageModule):
     """Map ``(n, latent_dim)`` codes to ``(n, C, H, W)`` images in ``[-1, 1]``.
 
     Parameters
     ----------
     image_shape : tuple of int
-        ``(C, H, W)`` of the images to produce.
-    latent_dim : int
-        Size of the code.
+        ``(C, H, W)`` of the images to produce, with ``H, W >= 8``.
+    %(latent_dim)s
     n_filters : int, default=64
         Channels of the last hidden layer; doubled towards the code.
     """
@@ -199,6 +199,7 @@ class DCGANDecoder(_ImageModule):
         return self.crop(self.body(z[:, :, None, None]))
 
 
+@fill_doc
 class DCGANDiscriminator(_ImageModule):
     """Discriminator returning ``(logit, features)``.
 
@@ -207,10 +208,8 @@ class DCGANDiscriminator(_ImageModule):
 
     Parameters
     ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` with ``H, W >= 8``.
-    n_filters : int, default=64
-        Channels of the first convolution; doubled at every halving.
+    %(image_shape)s
+    %(n_filters)s
     """
 
     def __init__(self, image_shape: tuple[int, int, int], n_filters: int = 64):
@@ -223,6 +222,7 @@ class DCGANDiscriminator(_ImageModule):
         return self.classifier(features).flatten(), features.flatten(1)
 
 
+@fill_doc
 class DCGANJointDiscriminator(_ImageModule):
     """BiGAN discriminator ``D(x, z)`` on images, returning ``(logit, features)``.
 
@@ -233,10 +233,8 @@ class DCGANJointDiscriminator(_ImageModule):
 
     Parameters
     ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` with ``H, W >= 8``.
-    latent_dim : int
-        Size of the code.
+    %(image_shape)s
+    %(latent_dim)s
     n_filters : int, default=64
         Channels of the first convolution; the ``z`` branch has
         ``8 * n_filters`` units and the joint layer ``16 * n_filters``

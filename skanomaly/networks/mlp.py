@@ -1,9 +1,11 @@
 """Fully connected backbones for tabular data.
 
 The layers follow the DCGAN recipe translated to dense layers: a linear
-layer, batch normalisation (not on the discriminator's input layer) and a
-LeakyReLU(0.2) / ReLU.  Encoders and decoders have linear outputs because
-tabular features are standardised, not bounded.
+layer, batch normalisation (on every layer of the decoder; not on the first
+layer of the encoder and of the discriminators, nor on the joint
+discriminator's ``z`` and joint layers) and a LeakyReLU(0.2) (the decoder:
+ReLU).  Encoders and decoders have linear outputs because tabular features
+are standardised, not bounded.
 
 Every network can hold ``n_members`` independent copies of itself (an
 ensemble) that run in one pass: their input is the members' batches stacked
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from ._docstring import fill_doc
 
 __all__ = [
     "EnsembleBatchNorm1d",
@@ -125,68 +129,81 @@ def _dense_stack(
     return nn.Sequential(*layers), in_dim
 
 
+def _stack_and_head(
+    in_dim: int,
+    widths: Sequence[int],
+    out_dim: int,
+    *,
+    first_norm: bool = False,
+    leaky: bool = True,
+    n_members: int = 1,
+) -> tuple[nn.Sequential, nn.Module]:
+    """A batch-normalised dense stack and the linear layer after it, built in that order."""
+    stack, width = _dense_stack(
+        in_dim, widths, batch_norm=True, first_norm=first_norm, leaky=leaky, n_members=n_members
+    )
+    return stack, _linear(n_members, width, out_dim)
+
+
+@fill_doc
 class MLPEncoder(nn.Module):
     """Map ``(n, in_dim)`` rows to ``(n, latent_dim)`` codes.
 
     Parameters
     ----------
-    in_dim : int
-        Number of input features.
+    %(in_dim)s
     hidden_dims : sequence of int
         Widths of the hidden layers, input side first.
-    latent_dim : int
-        Size of the code.
-    n_members : int, default=1
-        Independent copies run in one pass (see the module's docstring).
+    %(latent_dim)s
+    %(n_members)s
     """
 
     def __init__(
         self, in_dim: int, hidden_dims: Sequence[int], latent_dim: int, n_members: int = 1
     ):
         super().__init__()
-        self.body, width = _dense_stack(
-            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True, n_members=n_members
+        self.body, self.head = _stack_and_head(
+            in_dim, hidden_dims, latent_dim, n_members=n_members
         )
-        self.head = _linear(n_members, width, latent_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
 
+@fill_doc
 class MLPDecoder(nn.Module):
     """Map ``(n, latent_dim)`` codes to ``(n, out_dim)`` rows (linear output).
 
     Parameters
     ----------
-    latent_dim : int
-        Size of the code.
+    %(latent_dim)s
     hidden_dims : sequence of int
         Widths of the hidden layers, *input side first*; the decoder uses
         them in reverse so that it mirrors :class:`MLPEncoder`.
     out_dim : int
         Number of output features.
-    n_members : int, default=1
-        Independent copies run in one pass (see the module's docstring).
+    %(n_members)s
     """
 
     def __init__(
         self, latent_dim: int, hidden_dims: Sequence[int], out_dim: int, n_members: int = 1
     ):
         super().__init__()
-        self.body, width = _dense_stack(
+        # ReLU, and batch normalisation from the first layer on, as DCGAN's generator.
+        self.body, self.head = _stack_and_head(
             latent_dim,
             list(hidden_dims)[::-1],
-            batch_norm=True,
+            out_dim,
             first_norm=True,
             leaky=False,
             n_members=n_members,
         )
-        self.head = _linear(n_members, width, out_dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(z))
 
 
+@fill_doc
 class MLPDiscriminator(nn.Module):
     """Discriminator returning ``(logit, features)``.
 
@@ -195,26 +212,24 @@ class MLPDiscriminator(nn.Module):
 
     Parameters
     ----------
-    in_dim : int
-        Number of input features.
+    %(in_dim)s
     hidden_dims : sequence of int
         Widths of the hidden layers.
-    n_members : int, default=1
-        Independent copies run in one pass (see the module's docstring).
+    %(n_members)s
     """
 
     def __init__(self, in_dim: int, hidden_dims: Sequence[int], n_members: int = 1):
         super().__init__()
-        self.features, width = _dense_stack(
-            in_dim, hidden_dims, batch_norm=True, first_norm=False, leaky=True, n_members=n_members
+        self.features, self.classifier = _stack_and_head(
+            in_dim, hidden_dims, 1, n_members=n_members
         )
-        self.classifier = _linear(n_members, width, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(x)
         return self.classifier(features).squeeze(1), features
 
 
+@fill_doc
 class MLPJointDiscriminator(nn.Module):
     """BiGAN discriminator ``D(x, z)`` returning ``(logit, features)``.
 
@@ -224,14 +239,12 @@ class MLPJointDiscriminator(nn.Module):
 
     Parameters
     ----------
-    in_dim : int
-        Number of input features.
+    %(in_dim)s
     hidden_dims : sequence of int
-        Widths of the ``x`` branch; the joint layer has the width of the first.
-    latent_dim : int
-        Size of the code.
-    n_members : int, default=1
-        Independent copies run in one pass (see the module's docstring).
+        Widths of the ``x`` branch; the ``z`` branch has the width of the
+        last, the joint layer that of the first.
+    %(latent_dim)s
+    %(n_members)s
     """
 
     def __init__(

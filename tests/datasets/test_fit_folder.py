@@ -25,7 +25,7 @@ from skanomaly.datasets import (
 )
 from skanomaly.exceptions import ImageFolderWarning
 
-from .conftest import fast
+from ..conftest import fast
 
 TINY = {"n_epochs": 2, "n_filters": 4, "batch_size": 8}
 

@@ -11,7 +11,7 @@ import torch
 from skanomaly import GANomalyDetector
 from skanomaly.losses import adversarial_loss, feature_matching_loss, l2_loss
 
-from .conftest import fast
+from ..conftest import fast
 
 
 def test_score_choice(blobs):

@@ -13,7 +13,7 @@ import torch
 
 from skanomaly import AnoGANDetector
 
-from .conftest import fast, networks
+from ..conftest import fast, networks
 
 
 def test_search_lowers_the_loss_and_leaves_networks_untouched(fitted_tabular, blobs):

@@ -9,7 +9,7 @@ from skanomaly import EGBADDetector
 from skanomaly.exceptions import InvertedScoreTermWarning
 from skanomaly.networks import DCGANJointDiscriminator, MLPJointDiscriminator
 
-from .conftest import fast
+from ..conftest import fast
 
 
 @pytest.mark.parametrize("disc_score", ["feature_matching", "cross_entropy"])

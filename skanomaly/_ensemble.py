@@ -1,0 +1,136 @@
+"""Ensembles: several networks side by side in one batch, and their combined score.
+
+A mixin of :class:`skanomaly._base.BaseGANDetector`. With ``n_estimators_``
+members, a batch is folded (repeated once per member along the rows), every
+ensemble layer (``skanomaly.networks.mlp``) gives each member its block of
+rows, and the members' outputs are unfolded again. Each member trains on its
+own random bag of rows; the rows out of a member's bag give the honest
+scores that set the threshold (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from .losses import trim_weights
+
+__all__ = []
+
+
+class _EnsembleMixin:
+    """Folding, bagging and combining the members' scores."""
+
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` once for every ensemble member, stacked along the rows."""
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return x
+        return x.repeat(n_members, *([1] * (x.dim() - 1)))
+
+    def _members_mean(self, out: torch.Tensor) -> torch.Tensor:
+        """Mean over the members of a row-stacked output (see ``_fold``)."""
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return out
+        return out.reshape(n_members, -1, *out.shape[1:]).mean(0)
+
+    def _trim(self, criterion: torch.Tensor) -> torch.Tensor | None:
+        """Row weights of robust training for a per-row ``criterion`` (see :func:`trim_weights`).
+
+        ``None`` (an untrimmed batch mean) when robust training is off.
+        """
+        return trim_weights(criterion, self.trim_fraction_, n_groups=self.n_estimators_)
+
+    def _member_scores(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """``(n, n_members)`` anomaly scores of ``x`` by each member."""
+        return self._anomaly_score(nets, self._fold(x)).reshape(self.n_estimators_, -1).T
+
+    def _ensemble_score(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """The anomaly score of ``x``: the paper's score, or the members' combined."""
+        if self.n_estimators_ == 1:
+            return self._anomaly_score(nets, x)
+        scores = self._member_scores(nets, x)
+        center, spread = (
+            torch.as_tensor(v, dtype=scores.dtype, device=scores.device)
+            for v in self.member_scaling_
+        )
+        return ((scores - center) / spread).mean(1)
+
+    def _ensemble_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of ``x``: the mean of the members' reconstructions."""
+        return self._members_mean(self._reconstruct(nets, self._fold(x)))
+
+    def _ensemble_score_and_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> tuple:
+        if self.n_estimators_ == 1:
+            return self._score_and_reconstruct(nets, x)
+        return self._ensemble_score(nets, x), self._ensemble_reconstruct(nets, x)
+
+    def _draw_bags(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """The training rows of each ensemble member, as index tensors.
+
+        One member trains on every row. Several members each train on a
+        random part of the rows: each row goes to ``ceil(k / 2)`` of the
+        ``k`` members, drawn at random, so that every row is *out of the
+        bag* of ``floor(k / 2)`` members, which give it an honest score (see
+        ``_out_of_bag_scores``). ``rows`` leaves out the validation rows.
+        """
+        n_members = self.n_estimators_
+        if n_members == 1:
+            return [rows]
+        in_bag = math.ceil(n_members / 2)
+        # For each row, a random order of the members; the first ``in_bag`` train on it.
+        order = torch.rand(len(rows), n_members).argsort(1)
+        member_of = order[:, :in_bag]
+        bags = []
+        for member in range(n_members):
+            mine = (member_of == member).any(1)
+            bags.append(rows[mine])
+        if min(len(bag) for bag in bags) < 2:
+            raise ValueError(
+                f"n_estimators={n_members} leaves a member fewer than 2 training rows "
+                f"out of {len(rows)}: give more rows or fewer estimators."
+            )
+        return bags
+
+    def _out_of_bag_scores(self, X: np.ndarray, bags: list[torch.Tensor]) -> np.ndarray:
+        """Anomaly scores of the training rows by the members that did not train on them.
+
+        One member scores every row (there is no row it has not seen). With
+        several, each member's scores are standardised by the median and
+        interquartile range of its scores on the rows out of its bag
+        (``member_scaling_``), so that members of different scales weigh
+        the same; a new row's score is the mean over all members, and a
+        training row's the mean over the members out of whose bag it is:
+        scores of data the networks have not learned, as new data's are.
+        """
+        if self.n_estimators_ == 1:
+            return self._score_tensor(X)
+        scores = self._raw_member_scores(X)
+        out_of_bag = np.ones(scores.shape, dtype=bool)
+        for member, rows in enumerate(bags):
+            out_of_bag[rows.numpy(), member] = False
+        return self._combine_member_scores(scores, out_of_bag)
+
+    def _raw_member_scores(self, X: np.ndarray) -> np.ndarray:
+        """``(n, n_members)`` float64 anomaly scores of validated rows by each member."""
+        return torch.cat(self._per_chunk(X, self._member_scores)).double().cpu().numpy()
+
+    def _combine_member_scores(self, scores: np.ndarray, honest: np.ndarray) -> np.ndarray:
+        """Set ``member_scaling_`` from the ``honest`` entries of ``scores``; their mean per row.
+
+        ``scores`` are the members' raw scores of some rows, ``honest`` says
+        which of them come from a member that had not trained on the row.
+        """
+        center, spread = np.empty(scores.shape[1]), np.empty(scores.shape[1])
+        for member in range(scores.shape[1]):
+            mine = scores[honest[:, member], member]
+            q1, center[member], q3 = np.percentile(mine, [25, 50, 75])
+            # A member that scores (almost) every row alike: keep it harmless.
+            spread[member] = max(q3 - q1, np.std(mine), np.finfo(np.float32).tiny)
+        self.member_scaling_ = np.stack([center, spread])
+        standardised = (scores - center) / spread
+        return (standardised * honest).sum(1) / honest.sum(1)

@@ -1,0 +1,75 @@
+"""Model files: what ``score`` refuses to read, in one line."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+
+import skanomaly
+from skanomaly.cli import DETECTORS, main
+
+from ..conftest import fails_with_one_line, rewrite_model_file
+
+
+@pytest.mark.parametrize("content", ["text", "pickled dict", "pickled model", "tabular model"])
+def test_error_not_a_skanomaly_model(content, data_dir, tmp_path, capsys):
+    path = tmp_path / "model.skan"
+    if content == "text":
+        path.write_text("definitely not a model\n")
+    elif content == "pickled dict":
+        joblib.dump({"weights": [1, 2, 3]}, path)
+    else:
+        rng = np.random.default_rng(0)
+        detector = DETECTORS["ganomaly"](n_epochs=1, random_state=0).fit(rng.normal(size=(20, 3)))
+        if content == "pickled model":  # pickles are refused: loading them could run code
+            joblib.dump(detector, path)
+        else:
+            skanomaly.save(detector, path)
+    argv = ["score", str(path), str(data_dir), "--output", str(tmp_path / "r")]
+    fails_with_one_line(capsys, argv, "not a skanomaly model|tabular data")
+
+
+def test_error_missing_model_file(data_dir, tmp_path, capsys):
+    argv = ["score", str(tmp_path / "none.skan"), str(data_dir), "--output", str(tmp_path)]
+    fails_with_one_line(capsys, argv, "model file .* does not exist")
+
+
+def test_crafted_metadata_and_nan_models_are_refused(model_file, data_dir, tmp_path, capsys):
+    big = rewrite_model_file(
+        model_file, tmp_path / "big.skan", metadata={"image_size": [30000, 30000]}
+    )
+    fails_with_one_line(
+        capsys,
+        ["score", str(big), str(data_dir), "--output", str(tmp_path / "r")],
+        "image_size \\[30000, 30000\\] in its metadata, but the model takes 8x8",
+    )
+    nan = rewrite_model_file(
+        model_file, tmp_path / "nan.skan", fitted={"offset_": {"float": "nan"}}
+    )
+    out = fails_with_one_line(
+        capsys,
+        ["score", str(nan), str(data_dir), "--output", str(tmp_path / "r")],
+        "offset_ is nan",
+    )
+    assert "flagged" not in out
+
+
+def test_damaged_model_file_is_one_line(model_file, data_dir, tmp_path, capsys):
+    cut = tmp_path / "cut.skan"
+    cut.write_bytes(model_file.read_bytes()[:1085])
+    fails_with_one_line(
+        capsys, ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")], "damaged"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 100, 1085, 4000])
+def test_damaged_model_file_is_named_once(size, model_file, data_dir, tmp_path, capsys):
+    cut = tmp_path / "cut.skan"
+    cut.write_bytes(model_file.read_bytes()[:size])
+    argv = ["score", str(cut), str(data_dir), "--output", str(tmp_path / "r")]
+    fails_with_one_line(capsys, argv, "skanomaly model file")
+    capsys.readouterr()
+    main(argv)
+    err = capsys.readouterr().err
+    assert err.count(str(cut)) == 1 and err.count("skanomaly model file") == 1, err

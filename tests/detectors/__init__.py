@@ -1,0 +1,1 @@
+"""Tests of the detectors: one module per paper, as skanomaly/detectors/."""
