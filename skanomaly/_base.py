@@ -259,6 +259,18 @@ class BaseGANDetector(
         settings = {"lr": lr or self.learning_rate, "betas": (0.5, 0.999)}
         return make_adam(params, flat=self.image_shape_ is None, **settings)
 
+    def _shallow_copy(self) -> BaseGANDetector:
+        """A new detector sharing this one's attribute values (not copies of them).
+
+        For probes that change a few attributes (sizes, scoring chunk,
+        search steps) and leave this detector alone; unlike ``copy.copy``,
+        it does not go through pickling's ``__getstate__`` (which moves the
+        networks to the CPU).
+        """
+        probe = object.__new__(type(self))
+        vars(probe).update(vars(self))
+        return probe
+
     def _networks(self) -> dict[str, nn.Module]:
         """The registered networks by attribute name, in the order they were built."""
         return {name: getattr(self, name) for name in self._network_names}
@@ -426,13 +438,13 @@ class BaseGANDetector(
         ``data`` (scaled training rows) goes through ``_calibration_pass``,
         as scoring feeds the networks, every member its copy.
         """
+        nets = self._network_namespace()  # eval mode; batch norm is switched below
 
-        def make_feed():
-            nets = self._network_namespace()  # eval mode, except batch norm
-            return lambda x: self._calibration_pass(nets, self._fold(x.to(self.device_)))
+        def feed(x):
+            self._calibration_pass(nets, self._fold(x.to(self.device_)))
 
         chunks = data.split(self._calibration_rows())
-        calibrate_batch_norm(self._networks().values(), chunks, make_feed)
+        calibrate_batch_norm(self._networks().values(), chunks, feed)
 
     def check_params(self):
         """Check the parameters against their documented constraints, without fitting.

@@ -32,7 +32,7 @@ def calibration_rows(n_features: int, n_members: int = 1) -> int:
 def calibrate_batch_norm(
     networks: Iterable[nn.Module],
     chunks: Iterable[torch.Tensor],
-    make_feed: Callable[[], Callable[[torch.Tensor], None]],
+    feed: Callable[[torch.Tensor], None],
 ) -> None:
     """Set the statistics of every batch-norm layer of ``networks`` from ``chunks``.
 
@@ -42,12 +42,10 @@ def calibrate_batch_norm(
         The networks whose batch-norm layers are set.
     chunks : iterable of Tensor
         The data, chunk by chunk.
-    make_feed : callable
-        Called once, before the layers are put in training mode, it returns
-        the function that runs the networks on one chunk the way scoring
-        does (and may put the networks in ``eval()`` mode first: every
-        batch-norm layer is then switched to training mode, to see its
-        batch's inputs, and back to ``eval()`` at the end).
+    feed : callable
+        Runs the networks (in ``eval()`` mode) on one chunk the way scoring
+        does; every batch-norm layer is switched to training mode meanwhile,
+        to see its batch's inputs, and back to ``eval()`` at the end.
     """
     layers = [m for net in networks for m in net.modules() if isinstance(m, _BatchNorm)]
     if not layers:
@@ -67,7 +65,6 @@ def calibrate_batch_norm(
             moments[layer] = [count, total, squares]
 
     hooks = [layer.register_forward_pre_hook(record) for layer in layers]
-    feed = make_feed()
     for layer in layers:
         layer.train()
     try:

@@ -81,20 +81,20 @@ class _EnsembleMixin:
         n_members = self.n_estimators_
         if n_members == 1:
             return [rows]
-        in_bag = math.ceil(n_members / 2)
-        # For each row, a random order of the members; the first ``in_bag`` train on it.
-        order = torch.rand(len(rows), n_members).argsort(1)
-        member_of = order[:, :in_bag]
-        bags = []
-        for member in range(n_members):
-            mine = (member_of == member).any(1)
-            bags.append(rows[mine])
+        bags = [rows[mine] for mine in self._bag_masks(len(rows))]
         if min(len(bag) for bag in bags) < 2:
             raise ValueError(
                 f"n_estimators={n_members} leaves a member fewer than 2 training rows "
                 f"out of {len(rows)}: give more rows or fewer estimators."
             )
         return bags
+
+    def _bag_masks(self, n_rows: int) -> list[torch.Tensor]:
+        """Which of ``n_rows`` rows each member trains on: ``ceil(k / 2)`` random members a row."""
+        n_members = self.n_estimators_
+        # For each row, a random order of the members; the first ones train on it.
+        member_of = torch.rand(n_rows, n_members).argsort(1)[:, : math.ceil(n_members / 2)]
+        return [(member_of == member).any(1) for member in range(n_members)]
 
     def _out_of_bag_scores(self, X: np.ndarray, bags: list[torch.Tensor]) -> np.ndarray:
         """Anomaly scores of the training rows by the members that did not train on them.

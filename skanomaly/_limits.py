@@ -51,8 +51,7 @@ def network_specs(estimator) -> dict[str, dict[str, tuple[tuple[int, ...], torch
     """
     import torch  # here: the limits themselves are read where torch is not loaded
 
-    probe = object.__new__(type(estimator))
-    vars(probe).update(vars(estimator))
+    probe = estimator._shallow_copy()
     probe._network_names = ()  # the probe's registry lists only what it builds
     error = None
     with torch.device("meta"), torch.random.fork_rng(devices=[]):

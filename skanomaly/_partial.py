@@ -212,10 +212,8 @@ class _PartialFitMixin:
         n_members = self.n_estimators_
         if n_members == 1:
             return [rows]
-        member_of = torch.rand(len(rows), n_members).argsort(1)[:, : math.ceil(n_members / 2)]
         bags = []
-        for member in range(n_members):
-            mine = (member_of == member).any(1)
+        for mine in self._bag_masks(len(rows)):
             if int(mine.sum()) < 2:
                 others = torch.nonzero(~mine).flatten()
                 extra = others[torch.randperm(len(others))[: 2 - int(mine.sum())]]

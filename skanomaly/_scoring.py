@@ -87,8 +87,7 @@ class _ScoringMixin:
         weights can score); a detector whose score is a search (AnoGAN)
         cuts it to ``search_steps`` steps from one start.
         """
-        probe = object.__new__(type(self))
-        vars(probe).update(vars(self))
+        probe = self._shallow_copy()
         probe._score_batch_rows = lambda: 1  # one row per chunk: no padding rows
         return probe
 

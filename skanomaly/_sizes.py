@@ -61,8 +61,7 @@ class _SizesMixin:
         """
         _, height, width = self.image_shape_
         side = padded_side(height, width)
-        probe = object.__new__(type(self))
-        vars(probe).update(vars(self))
+        probe = self._shallow_copy()
         try:
             probe._resolve_sizes()
             need = _limits.training_memory(probe, side, min(self.batch_size, n_samples))
