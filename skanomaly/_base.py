@@ -260,12 +260,9 @@ class BaseGANDetector(
         return make_adam(params, flat=self.image_shape_ is None, **settings)
 
     def _shallow_copy(self) -> BaseGANDetector:
-        """A new detector sharing this one's attribute values (not copies of them).
+        """A new detector sharing this one's attribute values, for probes that change a few.
 
-        For probes that change a few attributes (sizes, scoring chunk,
-        search steps) and leave this detector alone; unlike ``copy.copy``,
-        it does not go through pickling's ``__getstate__`` (which moves the
-        networks to the CPU).
+        Unlike ``copy.copy``, not through ``__getstate__`` (which moves the networks).
         """
         probe = object.__new__(type(self))
         vars(probe).update(vars(self))

@@ -36,11 +36,14 @@ def filler(entries: Mapping[str, str]) -> Callable:
             The value.
     <BLANKLINE>
     """
-    entries = {name: text.lstrip() for name, text in entries.items()}
+    entries = {f"%({name})s": text.lstrip() for name, text in entries.items()}
 
     def fill(obj):
-        if obj.__doc__:  # None under ``python -OO``
-            obj.__doc__ %= entries
+        # Plain replacement, not ``%`` formatting: a literal "%" elsewhere in
+        # the docstring stays as it is.
+        for placeholder, text in entries.items():
+            if obj.__doc__:  # None under ``python -OO``
+                obj.__doc__ = obj.__doc__.replace(placeholder, text)
         return obj
 
     return fill

@@ -1,4 +1,5 @@
-"""Where and how torch runs: devices, seeding, threads, CPU copies for pickling.
+"""Where and how torch runs: devices, seeding, threads, CPU copies for pickling,
+reading ahead in worker processes, and the library versions a model records.
 
 Shared by the estimators (:mod:`skanomaly._base`), the model files
 (:mod:`skanomaly.persistence`) and the command line.

@@ -224,10 +224,15 @@ def heatmap_pictures(images, maps, masks=None, *, vmax=None, upscale=None, alpha
     """
     images = np.asarray(images, dtype=np.float64)
     masks = _masks_for(masks, images)
-    upscale = _default_upscale(images.shape[-2]) if upscale is None else int(upscale)
+    return _enlarged(anomaly_overlay(images, maps, vmax=vmax, alpha=alpha), masks, upscale)
+
+
+def _enlarged(pictures, masks, upscale):
+    """``pictures`` enlarged ``upscale`` times (None: by size), ``masks`` outlined on them."""
+    upscale = _default_upscale(pictures.shape[-2]) if upscale is None else int(upscale)
     if upscale < 1:
         raise ValueError(f"upscale must be a positive integer, got {upscale}")
-    pictures = _upscale(anomaly_overlay(images, maps, vmax=vmax, alpha=alpha), upscale)
+    pictures = _upscale(pictures, upscale)
     if masks is not None:
         pictures = _paint_outlines(pictures, _upscale(masks, upscale))
     return pictures
@@ -413,12 +418,9 @@ def reconstruction_grid(detector, X, path=None, *, vmax=None, upscale=None, mask
     inputs, recons, overlays, _ = _rows(detector, X, vmax)
     masks = _masks_for(masks, inputs)
     rgb = [np.repeat(a, 3, axis=1) if a.shape[1] == 1 else a for a in (inputs, recons)]
-    tiles = np.concatenate([*rgb, overlays])
-    upscale = _default_upscale(tiles.shape[-2]) if upscale is None else upscale
-    tiles = _upscale(tiles, upscale)
-    if masks is not None:
-        outlined = _paint_outlines(tiles[-len(inputs) :], _upscale(masks, upscale))
-        tiles = np.concatenate([tiles[: -len(inputs)], outlined])
+    # The masks are outlined on the heat maps, the last row.
+    enlarged = [_enlarged(a, None, upscale) for a in rgb]
+    tiles = np.concatenate([*enlarged, _enlarged(overlays, masks, upscale)])
     tiles = torch.from_numpy(tiles.astype(np.float32))
     grid = make_grid(tiles, nrow=len(inputs), padding=2, pad_value=1.0)
     if path is not None:

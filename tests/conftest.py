@@ -26,7 +26,6 @@ from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 # Package internals: every private name the tests import, in one place.
 # ---------------------------------------------------------------------------
 from skanomaly._runtime import available_device  # noqa: F401 (re-exported to tests)
-from skanomaly.cli._params import demo_params, detector_from_args  # noqa: F401
 from skanomaly.persistence._zip import deflate_pays  # noqa: F401
 
 # Every detector class, with settings that make fitting take well under a

@@ -205,8 +205,6 @@ def detector_from_args(args):
     Options left out keep the detector's own defaults, as in Python; only
     ``--seed`` (0, so that runs repeat) and the progress bar differ.
     """
-    from .._runtime import resolve_device
-
     params = {"verbose": _verbose(args)}
     for parameter in PARAMETERS:
         value = getattr(args, parameter.name, None)
@@ -224,8 +222,7 @@ def detector_from_args(args):
             raise CommandError(f"{' and '.join(needing)} need {PARAMETER_FLAGS[needed]}")
     detector = detector_class(args.detector)(**params)
     try:
-        detector.check_params()
-        resolve_device(detector.device)
+        detector.check_params()  # the device was checked with the other flags
     except ValueError as exc:  # sklearn's InvalidParameterError is a ValueError
         raise CommandError(with_flag_names(str(exc))) from exc
     return detector

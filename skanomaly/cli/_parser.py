@@ -12,6 +12,7 @@ import importlib
 import math
 import sys
 
+from .._limits import MAX_IMAGE_SIDE
 from .._registry import DETECTOR_NAMES
 from .._version import __version__
 from ._common import CommandError
@@ -20,8 +21,6 @@ from ._params import add_flag
 
 def _image_size(value: str):
     """``--image-size``: ``S`` or ``HxW`` -> ``S`` or ``(H, W)``."""
-    from .._limits import MAX_IMAGE_SIDE
-
     try:
         parts = [int(v) for v in value.lower().split("x")]
     except ValueError:

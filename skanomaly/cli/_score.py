@@ -11,6 +11,7 @@ import numpy as np
 from ._common import (
     CommandError,
     auc_ap,
+    check_device,
     check_flags,
     check_writable_folder,
     json_ready,
@@ -20,7 +21,6 @@ from ._common import (
     split_folder,
 )
 from ._models import file_sha256, load_model
-from ._params import with_flag_names
 from ._report import report_lock, write_json, write_maps, write_pictures, write_scores
 
 # The integration limit of AUPRO reported by ``score`` (the MVTec AD paper's).
@@ -31,15 +31,10 @@ def run(args) -> int:
     """Check the flags, read the model and the images, then score them into the locked folder."""
     check_flags(args, top_k=(1, None))
     if args.device is not None:
-        from .._runtime import resolve_device
-
-        try:
-            resolve_device(args.device)
-        except ValueError as exc:
-            raise CommandError(with_flag_names(str(exc))) from exc
+        check_device(args.device)
     _check_arguments(args)
     model = load_model(args.model, device=args.device)
-    model_sha256 = file_sha256(args.model)  # of the file just read
+    model_sha256 = file_sha256(args.model)
     channels, height, width = model["detector"].image_shape_
     folder = split_folder(args.data_dir, "test")
     output = Path(args.output)

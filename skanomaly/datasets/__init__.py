@@ -43,8 +43,8 @@ from ._synthetic import make_synthetic_defects
 from ._write import write_image_folder, write_mvtec_folder
 
 __all__ = [
-    "ImageFolderDataset",  # noqa: F822 (imported on first use, see __getattr__)
-    "fit_folder",  # noqa: F822
+    "ImageFolderDataset",  # imported on first use, see __getattr__
+    "fit_folder",
     "get_data_home",
     "is_normal_class",
     "load_fashion_mnist",

@@ -6,12 +6,22 @@ Nothing in this package knows about scikit-learn; the detectors in
 
 from . import dcgan, encoder_decoder_encoder, factory, init, mlp
 
-# The public names of the submodules, each listed once: in its module's __all__.
-from .dcgan import *  # noqa: F403
-from .encoder_decoder_encoder import *  # noqa: F403
-from .factory import *  # noqa: F403
-from .init import *  # noqa: F403
-from .mlp import *  # noqa: F403
+# Re-exported by name (``X as X``); each module's __all__ lists its public names once.
+from .dcgan import DCGANDecoder as DCGANDecoder
+from .dcgan import DCGANDiscriminator as DCGANDiscriminator
+from .dcgan import DCGANEncoder as DCGANEncoder
+from .dcgan import DCGANJointDiscriminator as DCGANJointDiscriminator
+from .dcgan import padded_side as padded_side
+from .encoder_decoder_encoder import EncoderDecoderEncoder as EncoderDecoderEncoder
+from .factory import Backbone as Backbone
+from .init import dcgan_init as dcgan_init
+from .init import reinitialize as reinitialize
+from .mlp import EnsembleBatchNorm1d as EnsembleBatchNorm1d
+from .mlp import EnsembleLinear as EnsembleLinear
+from .mlp import MLPDecoder as MLPDecoder
+from .mlp import MLPDiscriminator as MLPDiscriminator
+from .mlp import MLPEncoder as MLPEncoder
+from .mlp import MLPJointDiscriminator as MLPJointDiscriminator
 
 __all__ = sorted(
     name

@@ -8,8 +8,9 @@ import pytest
 
 import skanomaly
 from skanomaly.cli import DETECTORS, main
+from skanomaly.cli._params import demo_params, detector_from_args
 
-from ..conftest import demo_params, detector_from_args, fails_with_one_line
+from ..conftest import fails_with_one_line
 from .conftest import option_help, train_argv
 
 
