@@ -9,7 +9,8 @@ a file from someone else.  :func:`save` writes a zip archive that holds only
   constructor parameters and its fitted attributes (numbers, strings,
   tuples, lists, dicts), and a SHA-256 digest of each other member;
 - ``arrays.npz``: the fitted numeric arrays (``shift_``, ``scale_``, ...),
-  read back with ``numpy.load(allow_pickle=False)``;
+  read back as plain ``.npy`` arrays (no pickled objects), each header
+  checked before its values are read;
 - ``weights.pt``: each network's ``state_dict``, read back with
   ``torch.load(weights_only=True)``.
 
