@@ -15,6 +15,7 @@ Run it on an otherwise idle machine::
 
     python benchmarks/bench_default_fit.py --classes 0 --json default-fit.json
     python benchmarks/bench_default_fit.py --classes 0 --ganomaly-epochs 1 2  # shorter fits too
+    python benchmarks/bench_default_fit.py --precisions float32 bfloat16  # on a GPU
     python benchmarks/bench_default_fit.py --quick   # tiny: a smoke test
 
 Fashion-MNIST is read from ``--data-dir`` (default: ``$SKANOMALY_DATA``,
@@ -24,6 +25,7 @@ else ``~/skanomaly_data``); without it the script exits with one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -36,6 +38,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from skanomaly import GANomalyDetector
+from skanomaly._training import mixed_precision
 from skanomaly.datasets import get_data_home, load_fashion_mnist, one_class_split
 
 GANOMALY, AUTOENCODER, FOREST = "GANomaly", "AutoEncoder (PyOD)", "IsolationForest"
@@ -46,33 +49,50 @@ def load_average() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def contenders(quick: bool, ganomaly_epochs=()) -> dict:
-    """Name -> (make(seed, warm), takes images): each detector at its defaults.
+def contenders(quick: bool, ganomaly_epochs=(), precisions=("float32",), device="auto") -> dict:
+    """Name -> (make(seed, warm), takes images, precision): each detector at its defaults.
 
     ``ganomaly_epochs`` adds GANomaly rows with those ``n_epochs``, beside
-    the default's.
+    the default's; ``precisions`` are the arithmetic of GANomaly's training
+    steps, a row each (float32, the detectors' own, is named plainly).
     """
     from pyod.models.auto_encoder import AutoEncoder
 
     def ganomaly(n_epochs):
         def make(seed, warm):
             epochs = 1 if warm or (quick and n_epochs == "auto") else n_epochs
-            return GANomalyDetector(image_shape=(28, 28), n_epochs=epochs, random_state=seed)
+            return GANomalyDetector(
+                image_shape=(28, 28), n_epochs=epochs, random_state=seed, device=device
+            )
 
         return make
 
-    variants = {f"{GANOMALY}, n_epochs={n}": (ganomaly(n), True) for n in ganomaly_epochs}
+    variants = {
+        f"{GANOMALY}, n_epochs={n}": (ganomaly(n), True, "float32") for n in ganomaly_epochs
+    }
+    by_precision = {
+        GANOMALY if p == "float32" else f"{GANOMALY}, {p}": (ganomaly("auto"), True, p)
+        for p in precisions
+    }
     return {
-        GANOMALY: (ganomaly("auto"), True),
+        **by_precision,
         **variants,
         AUTOENCODER: (
             lambda seed, warm: AutoEncoder(
                 epoch_num=1 if quick else 10, random_state=seed, verbose=0
             ),
             False,
+            "float32",
         ),
-        FOREST: (lambda seed, warm: IsolationForest(random_state=seed), False),
+        FOREST: (lambda seed, warm: IsolationForest(random_state=seed), False, "float32"),
     }
+
+
+def fit_precision(precision: str):
+    """Fits inside train their steps in ``precision`` (bfloat16: autocast)."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return mixed_precision(getattr(torch, precision))
 
 
 def anomaly_scores(detector, X) -> np.ndarray:
@@ -96,6 +116,15 @@ def main(argv=None) -> dict:
         metavar="N",
         help="also GANomaly with n_epochs=N (beside its default)",
     )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=["float32"],
+        help="arithmetic of GANomaly's training steps, a row each (bfloat16: autocast; "
+        "default: float32, its own)",
+    )
+    parser.add_argument("--device", default="auto", help="GANomaly's device (default: auto)")
     parser.add_argument("--quick", action="store_true", help="tiny settings, not the defaults")
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
     args = parser.parse_args(argv)
@@ -111,10 +140,11 @@ def main(argv=None) -> dict:
     X_test_all, _, y_test_all, _ = train_test_split(
         X_test_all, y_test_all, train_size=args.ntest, stratify=y_test_all, random_state=0
     )
-    makers = contenders(args.quick, args.ganomaly_epochs)
+    makers = contenders(args.quick, args.ganomaly_epochs, args.precisions, args.device)
     start_load = load_average()
     print(f"bench_default_fit{' --quick (not the defaults)' if args.quick else ''}")
-    print(f"  torch {torch.__version__}, {os.cpu_count()} logical cores")
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    print(f"  torch {torch.__version__}, {os.cpu_count()} logical cores, {gpu}")
     print(f"  load average at start (1, 5, 15 min): {start_load}")
 
     rows = []
@@ -126,13 +156,14 @@ def main(argv=None) -> dict:
             True: (X_fit[:, None], X_eval[:, None]),
             False: (X_fit.reshape(len(X_fit), -1), X_eval.reshape(len(X_eval), -1)),
         }
-        for name, (make, takes_images) in makers.items():
+        for name, (make, takes_images, precision) in makers.items():
             X_train, X_test = images[takes_images]
-            make(args.seed, True).fit(X_train[:64])  # warm: untimed
-            detector = make(args.seed, False)
-            start = time.perf_counter()
-            detector.fit(X_train)
-            fit_s = time.perf_counter() - start
+            with fit_precision(precision):
+                make(args.seed, True).fit(X_train[:64])  # warm: untimed
+                detector = make(args.seed, False)
+                start = time.perf_counter()
+                detector.fit(X_train)
+                fit_s = time.perf_counter() - start
             auc = roc_auc_score(y_eval, anomaly_scores(detector, X_test))
             row = {"class": c, "detector": name, "n_train": len(X_train)}
             epochs = getattr(detector, "n_epochs_trained_", None)  # GANomaly's

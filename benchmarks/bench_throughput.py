@@ -17,9 +17,12 @@ the script measures:
    optimiser updates not counted) and of scoring one sample, with
    ``torch.utils.flop_counter.FlopCounterMode``.
 3. **Training steps**: the detector's own ``_train_step`` at the training
-   batch size, after warm-up steps that are not timed, with the thread
-   count the detector's ``fit`` uses; the GFLOP/s achieved and its share of
-   the roofline (of the bfloat16 roofline on CUDA).
+   batch size, in its training ``precision`` (``--precisions``: a row for
+   each), after warm-up steps that are not timed, with the thread count
+   the detector's ``fit`` uses; the GFLOP/s achieved and its share of the
+   roofline (of the bfloat16 roofline on CUDA). With ``--compile``, a row
+   more per detector: the steps with the networks compiled
+   (``nn.Module.compile``), and the seconds the compilation took.
 4. **Steps inside fit**: two fits that differ only in ``n_epochs``; the
    time difference over the extra steps is a step as ``fit`` runs it (its
    loop, batch transfer and bookkeeping included), and what the shorter
@@ -41,7 +44,8 @@ evidence.  Run it on an otherwise idle machine, from the repository root::
 
     python benchmarks/bench_throughput.py                      # CPU or the GPU, ~5 min on 2 cores
     python benchmarks/bench_throughput.py --threads 2 --json throughput.json
-    python benchmarks/bench_throughput.py --device cuda --batch-size 256
+    python benchmarks/bench_throughput.py --device cuda --batch-size 256 \
+        --precisions float32 bfloat16 --compile
     python benchmarks/bench_throughput.py --detectors GANomaly --backbones dcgan --n-filters 32
     python benchmarks/bench_throughput.py --quick              # tiny shapes: a smoke test
 
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -59,7 +64,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +74,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
+from skanomaly._training import _step_arithmetic, mixed_precision
 
 DETECTORS = {"AnoGAN": AnoGANDetector, "EGBAD": EGBADDetector, "GANomaly": GANomalyDetector}
 BACKBONES = ("mlp", "dcgan")
@@ -356,6 +362,7 @@ class Settings:
     op_seconds: float = 0.5
     reference_side: int = 1024
     latent_steps: int | None = None  # AnoGAN's search; None = its default
+    precision: str = "float32"  # the training steps' arithmetic (bfloat16: autocast)
 
 
 def make_data(backbone: str, n_rows: int, settings: Settings, seed: int) -> np.ndarray:
@@ -408,6 +415,19 @@ def build(name: str, backbone: str, settings: Settings, device: str):
     return detector
 
 
+def step_arithmetic(precision: str, device: str):
+    """The training steps' context in ``precision``, as ``fit`` sets it (see ``fit_precision``)."""
+    with fit_precision(precision):
+        return _step_arithmetic(device)
+
+
+def fit_precision(precision: str):
+    """Fits inside train their steps in ``precision`` (bfloat16: autocast)."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return mixed_precision(getattr(torch, precision))
+
+
 def time_fit_loop(name: str, backbone: str, settings: Settings, device: str) -> dict:
     """Milliseconds per step inside ``fit``, and the fixed cost of a fit.
 
@@ -436,8 +456,15 @@ def time_fit_loop(name: str, backbone: str, settings: Settings, device: str) -> 
     }
 
 
-def time_training(detector, backbone: str, settings: Settings, shapes: set) -> dict:
-    """ms per ``_train_step`` at steady state, and its FLOPs."""
+def time_training(
+    detector, backbone: str, settings: Settings, shapes: set, compile_networks: bool = False
+) -> dict:
+    """ms per ``_train_step`` at steady state, and its FLOPs.
+
+    In the run's precision, as ``fit`` runs the steps then. With
+    ``compile_networks``, the networks are compiled first (``nn.Module.compile``)
+    and the first step's seconds (the compilation) are reported.
+    """
     device = detector.device_
     pool = make_data(backbone, 4 * settings.batch_size, settings, 1)
     # Inputs as the training loop gives them: scaled float32 batches on the device.
@@ -452,10 +479,22 @@ def time_training(detector, backbone: str, settings: Settings, shapes: set) -> d
     for network in networks:
         network.train()
     optimizers = detector._make_optimizers()
-    with fit_threads(detector):
+    with fit_threads(detector), step_arithmetic(settings.precision, device):
         threads = torch.get_num_threads()
         with recording_layer_shapes(networks, shapes):
             detector._train_step(batches[0], optimizers)
+        flops = count_flops(lambda: detector._train_step(batches[0], optimizers))
+        compile_seconds = math.nan
+        if compile_networks:
+            # GANomaly's step backpropagates twice through one graph
+            # (retain_graph): compiled backward graphs must keep their buffers.
+            torch._functorch.config.donated_buffer = False
+            for network in networks:
+                network.compile()
+            start = time.perf_counter()
+            detector._train_step(batches[0], optimizers)
+            synchronize(device)
+            compile_seconds = time.perf_counter() - start
         for i in range(settings.warmup_steps):
             detector._train_step(batches[i % len(batches)], optimizers)
         synchronize(device)
@@ -464,10 +503,12 @@ def time_training(detector, backbone: str, settings: Settings, shapes: set) -> d
             detector._train_step(batches[i % len(batches)], optimizers)
         synchronize(device)
         seconds = (time.perf_counter() - start) / settings.steps
-        flops = count_flops(lambda: detector._train_step(batches[0], optimizers))
     for network in networks:
         network.eval()
+        network._compiled_call_impl = None  # scoring runs eagerly, as in the library
     return {
+        "precision": settings.precision,
+        "compile s": compile_seconds,
         "threads": threads,
         "GFLOP/step": flops / 1e9,
         "ms/step": 1e3 * seconds,
@@ -559,6 +600,19 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--no-fit-loop", action="store_true", help="skip timing steps inside fit (two fits each)"
     )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=["float32"],
+        help="arithmetic of the training steps, a row each (bfloat16: autocast; "
+        "default: float32, the detectors' own)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the steps with the networks compiled (torch.compile), and the compile",
+    )
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
     args = parser.parse_args(argv)
 
@@ -615,18 +669,31 @@ def main(argv=None) -> dict:
     for backbone in args.backbones:
         shapes: set[LayerShape] = set()
         results = []
-        for name in args.detectors:
-            detector = build(name, backbone, settings, device)
-            training = time_training(detector, backbone, settings, shapes)
-            scoring = time_scoring(detector, backbone, settings)
+        for name, precision in itertools.product(args.detectors, args.precisions):
+            run = replace(settings, precision=precision)
+            detector = build(name, backbone, run, device)
+            training = time_training(detector, backbone, run, shapes)
+            # Scoring is float64 whatever the training precision: timed once.
+            first = precision == args.precisions[0]
+            scoring = time_scoring(detector, backbone, run) if first else {}
             label = name
             if name == "AnoGAN":
                 label += f" (latent search, {detector.latent_steps} steps)"
             del detector
-            loop = {} if args.no_fit_loop else time_fit_loop(name, backbone, settings, device)
+            loop = {}
+            if not args.no_fit_loop:
+                with fit_precision(precision):
+                    loop = time_fit_loop(name, backbone, run, device)
             results.append(
                 {"detector": label, "backbone": backbone, **training, **loop, **scoring}
             )
+            if args.compile:
+                compiled = time_training(
+                    build(name, backbone, run, device), backbone, run, set(), True
+                )
+                results.append(
+                    {"detector": label + ", compiled", "backbone": backbone, **compiled}
+                )
         # The roofline with the thread count the steps ran with (one for the MLPs).
         threads = results[0]["threads"]
         measured = []
@@ -684,6 +751,7 @@ def main(argv=None) -> dict:
         [
             "detector",
             "backbone",
+            "precision",
             "threads",
             "GFLOP/step",
             "ms/step",
@@ -694,11 +762,13 @@ def main(argv=None) -> dict:
             "score MFLOP/sample",
             "score GFLOP/s",
             "scored/s",
+            "compile s",
         ],
         [
             [
                 r["detector"],
                 r["backbone"],
+                r["precision"],
                 str(r["threads"]),
                 _fmt(r["GFLOP/step"], 3),
                 _fmt(r["ms/step"]),
@@ -706,9 +776,10 @@ def main(argv=None) -> dict:
                 _fmt(r["% of roofline"], 0),
                 _fmt(r.get("ms/step in fit")),
                 _fmt(r.get("fit fixed s"), 2),
-                _fmt(r["score MFLOP/sample"], 2),
-                _fmt(r["score GFLOP/s"]),
-                _fmt(r["scored/s"], 0),
+                _fmt(r.get("score MFLOP/sample"), 2),
+                _fmt(r.get("score GFLOP/s")),
+                _fmt(r.get("scored/s"), 0),
+                _fmt(r.get("compile s"), 1),
             ]
             for r in rows
         ],

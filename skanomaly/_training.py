@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ._optim import release_parameters
+from ._runtime import to_device
 from .exceptions import TrainingDivergedError
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "check_losses",
     "detached",
     "frozen_weights",
+    "mixed_precision",
     "rows_of",
     "training_callbacks",
     "update",
@@ -51,6 +53,11 @@ __all__ = [
 # Losses are computed on scaled data, where sane values are O(1) to O(100); an
 # epoch mean beyond this has diverged even if float32 has not overflowed yet.
 _DIVERGED_LOSS = 1e10
+
+# The autocast dtype of the training steps inside ``mixed_precision`` (None: float32).
+_AUTOCAST: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar(
+    "skanomaly_training_autocast", default=None
+)
 
 # Callbacks added to every fit inside ``training_callbacks``.
 _EXTRA_CALLBACKS: contextvars.ContextVar[tuple] = contextvars.ContextVar(
@@ -133,6 +140,39 @@ def training_callbacks(*callbacks: Callback) -> Iterator[None]:
         yield
     finally:
         _EXTRA_CALLBACKS.reset(token)
+
+
+@contextmanager
+def mixed_precision(dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
+    """Inside, every ``fit`` of this thread runs its training steps under autocast to ``dtype``.
+
+    A measuring instrument for the benchmarks (``bench_throughput.py
+    --precisions``, ``bench_default_fit.py --precisions``), not a setting of
+    the detectors: bfloat16 training was measured to gain no speed at the
+    networks' sizes and to ruin GANomaly's latent score (docs/throughput.md).
+    Weights, optimiser state and scoring stay float32 / float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with mixed_precision(torch.bfloat16):
+    ...     with _step_arithmetic("cpu"):
+    ...         (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.bfloat16
+    """
+    token = _AUTOCAST.set(dtype)
+    try:
+        yield
+    finally:
+        _AUTOCAST.reset(token)
+
+
+def _step_arithmetic(device: str):
+    """The context of the training steps: autocast inside ``mixed_precision``, else none."""
+    dtype = _AUTOCAST.get()
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 class Callback:
@@ -369,19 +409,21 @@ class TrainingLoop:
         sums: dict[str, torch.Tensor] = {}
         n_steps = 0
         losses: dict[str, torch.Tensor] = {}
+        device = detector.device_
         if isinstance(data, torch.Tensor):
-            batches = (data[index.to(data.device)] for index in batches)
+            batches = (data[to_device(index, data.device)] for index in batches)
         else:
             batches = data.batches(batches)  # a stream reads its images batch by batch
         memory_format = detector._memory_format()
-        for batch in batches:
-            batch = batch.to(detector.device_, memory_format=memory_format)
-            losses = detector._train_step(batch, optimizers)
-            # Summed on the device: one host sync per epoch, not per step.
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.detach()
-            n_steps += 1
-            for callback in self.callbacks:
-                callback.on_step_end(self, losses)
+        with _step_arithmetic(device):
+            for batch in batches:
+                batch = to_device(batch, device, memory_format=memory_format)
+                losses = detector._train_step(batch, optimizers)
+                # Summed on the device: one host sync per epoch, not per step.
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().float()
+                n_steps += 1
+                for callback in self.callbacks:
+                    callback.on_step_end(self, losses)
         means = {name: float(total) / n_steps for name, total in sums.items()}
         return means, losses

@@ -145,7 +145,7 @@ def test_ensemble_members_train_on_their_own_rows(detector_class, blobs, monkeyp
 
     monkeypatch.setattr(detector_class, "_train_step", spy)
     detector = fast(detector_class, n_estimators=4, n_epochs=3).fit(X)
-    scaled = detector._to_tensor(X, clip_to_bounds=True)
+    scaled = detector._to_tensor(X, clip_to_bounds=True).to(detector.device_)
     # Every batch holds batch_size rows per member; each member sees about
     # half of the rows (each row trains ceil(4 / 2) = 2 of the 4 members).
     assert all(batch.shape[:2] == (4, 16) for batch in seen)
@@ -163,7 +163,8 @@ def test_ensemble_score_is_the_mean_of_standardised_members(blobs):
     detector = fast(GANomalyDetector, n_estimators=3).fit(X)
     with torch.no_grad():
         nets = detector._network_namespace()
-        members = detector._member_scores(nets, detector._to_tensor(X)).double().numpy()
+        scaled = detector._to_tensor(X).to(detector.device_)
+        members = detector._member_scores(nets, scaled).double().cpu().numpy()
     center, spread = detector.member_scaling_
     expected = ((members - center) / spread).mean(1)
     np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-5, atol=1e-6)

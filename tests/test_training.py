@@ -114,7 +114,7 @@ def test_detector_steps_with_the_flat_buffer_match_plain_adam(detector_class, mo
     """Each detector's own backward passes (frozen weights, ``inputs=``) fill the buffer."""
     fitted = fast(detector_class, n_epochs=1, random_state=0).fit(ROWS)
     start = fitted._network_state()  # copies
-    batch = fitted._fold(fitted._to_tensor(ROWS[:16], clip_to_bounds=True))
+    batch = fitted._fold(fitted._to_tensor(ROWS[:16], clip_to_bounds=True).to(fitted.device_))
 
     def weights():
         return [p.detach().clone() for m in networks(fitted).values() for p in m.parameters()]
@@ -240,6 +240,7 @@ def _batch_norm_inputs(detector, X):
     try:
         with torch.no_grad():
             data = detector._to_tensor(detector._validate_input(X, reset=False)[0])
+            data = data.to(detector.device_)
             detector._calibration_pass(detector._network_namespace(), detector._fold(data))
     finally:
         for hook in hooks:
@@ -248,7 +249,7 @@ def _batch_norm_inputs(detector, X):
     for layer, inputs in seen.items():
         x = torch.cat(inputs).double()
         dims = [d for d in range(x.dim()) if d != 1]
-        moments[layer] = (x.mean(dims), x.var(dims, unbiased=False))
+        moments[layer] = (x.mean(dims).cpu(), x.var(dims, unbiased=False).cpu())
     return moments
 
 
@@ -264,8 +265,8 @@ def test_batch_norm_statistics_are_those_of_the_final_weights(
     assert moments, "the backbone has batch-norm layers"
     for layer, (mean, var) in moments.items():
         # In eval mode each layer normalises with exactly what it sees.
-        np.testing.assert_allclose(layer.running_mean.double(), mean, rtol=1e-3, atol=1e-4)
-        np.testing.assert_allclose(layer.running_var.double(), var, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(layer.running_mean.double().cpu(), mean, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(layer.running_var.double().cpu(), var, rtol=1e-3, atol=1e-4)
 
 
 def test_early_stopping_keeps_the_best_epoch(detector_class, blobs):

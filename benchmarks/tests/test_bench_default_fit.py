@@ -36,3 +36,14 @@ def test_shorter_ganomaly_fits_are_extra_rows(data_dir):
 def test_missing_data_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match="Fashion-MNIST not found"):
         bench.main(["--data-dir", str(tmp_path)])
+
+
+def test_bfloat16_training_is_a_row_of_its_own(data_dir):
+    if not (data_dir / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"Fashion-MNIST not found under {data_dir}")
+    argv = ["--quick", "--data-dir", str(data_dir), "--precisions", "float32", "bfloat16"]
+    rows = bench.main([*argv, "--device", "cpu"])["rows"]
+    names = [row["detector"] for row in rows]
+    bfloat16 = f"{bench.GANOMALY}, bfloat16"
+    assert names == [bench.GANOMALY, bfloat16, bench.AUTOENCODER, bench.FOREST]
+    assert rows[0]["roc_auc"] != rows[1]["roc_auc"]  # the arithmetic did change the fit

@@ -33,3 +33,13 @@ def test_quick_run_measures_every_detector_and_backbone(tmp_path, capsys):
     kinds = {(layer.get("backbone"), layer["kind"]) for layer in results["layers"]}
     assert {("dcgan", "conv"), ("mlp", "matmul"), (None, "reference")} <= kinds
     assert all(layer["fwd GFLOP/s"] > 0 for layer in results["layers"])
+
+
+def test_precisions_and_compiled_steps_are_rows_of_their_own():
+    with torch.random.fork_rng():
+        argv = ["--quick", "--device", "cpu", "--detectors", "GANomaly", "--backbones", "mlp"]
+        rows = bench.main([*argv, "--precisions", "float32", "bfloat16", "--no-fit-loop"])["rows"]
+    assert [row["precision"] for row in rows] == ["float32", "bfloat16"]
+    # Scoring is float64 whatever the training arithmetic: timed with the first row only.
+    assert "scored/s" in rows[0] and "scored/s" not in rows[1]
+    assert all(row["ms/step"] > 0 for row in rows)

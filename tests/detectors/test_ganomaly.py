@@ -63,7 +63,7 @@ def test_shared_discriminator_pass_gives_the_plain_update(blobs):
     fitted = fast(
         GANomalyDetector, n_epochs=1, random_state=0, n_estimators=1, robust_training=False
     ).fit(inliers)
-    x = fitted._to_tensor(inliers[:32])
+    x = fitted._to_tensor(inliers[:32]).to(fitted.device_)
     states = []
     for step in (GANomalyDetector._train_step, _plain_train_step):
         detector = copy.deepcopy(fitted)
