@@ -1,6 +1,5 @@
-"""Where and how torch runs: devices and copies to them, seeding, threads, CPU
-copies for pickling, reading ahead in worker processes, and the library
-versions a model records.
+"""Where and how torch runs: devices, seeding, threads, CPU copies for pickling,
+reading ahead in worker processes, and the library versions a model records.
 
 Shared by the estimators (:mod:`skanomaly._base`), the model files
 (:mod:`skanomaly.persistence`) and the command line.
@@ -19,13 +18,7 @@ from torch import nn
 
 from .exceptions import DeviceWarning
 
-__all__ = [
-    "available_device",
-    "library_versions",
-    "read_ahead",
-    "resolve_device",
-    "to_device",
-]
+__all__ = ["available_device", "library_versions", "read_ahead", "resolve_device"]
 
 
 def library_versions() -> dict[str, str]:
@@ -98,18 +91,6 @@ def available_device(device: str) -> str:
         stacklevel=3,
     )
     return fallback
-
-
-def to_device(tensor: torch.Tensor, device: str, **kwargs) -> torch.Tensor:
-    """``tensor.to(device)``; a CPU tensor bound for a GPU goes by pinned memory.
-
-    The copy from pinned memory is asynchronous: the host queues the next
-    kernels while it runs, where a copy from pageable memory would first
-    wait for the GPU to finish its queued work (a stall a training step).
-    """
-    if tensor.device.type == "cpu" and torch.device(device).type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True, **kwargs)
-    return tensor.to(device, **kwargs)
 
 
 _GLOBAL_RNG_LOCK = threading.RLock()

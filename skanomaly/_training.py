@@ -31,7 +31,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._optim import release_parameters
-from ._runtime import to_device
 from .exceptions import TrainingDivergedError
 
 __all__ = [
@@ -411,13 +410,13 @@ class TrainingLoop:
         losses: dict[str, torch.Tensor] = {}
         device = detector.device_
         if isinstance(data, torch.Tensor):
-            batches = (data[to_device(index, data.device)] for index in batches)
+            batches = (data[index.to(data.device)] for index in batches)
         else:
             batches = data.batches(batches)  # a stream reads its images batch by batch
         memory_format = detector._memory_format()
         with _step_arithmetic(device):
             for batch in batches:
-                batch = to_device(batch, device, memory_format=memory_format)
+                batch = batch.to(device, memory_format=memory_format)
                 losses = detector._train_step(batch, optimizers)
                 # Summed on the device: one host sync per epoch, not per step.
                 for name, value in losses.items():

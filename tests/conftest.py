@@ -25,7 +25,7 @@ from skanomaly import AnoGANDetector, EGBADDetector, GANomalyDetector
 # ---------------------------------------------------------------------------
 # Package internals: every private name the tests import, in one place.
 # ---------------------------------------------------------------------------
-from skanomaly._runtime import available_device, to_device  # noqa: F401 (re-exported to tests)
+from skanomaly._runtime import available_device  # noqa: F401 (re-exported to tests)
 from skanomaly._training import mixed_precision  # noqa: F401
 from skanomaly.persistence._zip import deflate_pays  # noqa: F401
 

@@ -1,8 +1,8 @@
 """Devices and the arithmetic of training.
 
-Batches reach a GPU through pinned memory, unchanged; the benchmarks'
-``mixed_precision`` instrument really trains in bfloat16, and nothing else
-does; on a GPU, scores stay float64 and independent of their batch. The
+Training steps are float32; the benchmarks' ``mixed_precision``
+instrument really trains in bfloat16, and nothing else does; on a GPU,
+scores stay float64 and independent of their batch. The
 tests marked "needs a CUDA GPU" run where one is (CI has none; run the
 suite there with ``SKANOMALY_TEST_DEVICE=cuda``).
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import fast, mixed_precision, to_device
+from .conftest import fast, mixed_precision
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -63,22 +63,6 @@ def test_mixed_precision_trains_in_bfloat16_and_scores_in_float64(
     # The setting ends with its block: the next fit is the plain one again.
     again = fast(detector_class).fit(inliers)
     np.testing.assert_array_equal(again.score_samples(outliers), plain.score_samples(outliers))
-
-
-def test_to_device_keeps_values_and_place():
-    x = torch.arange(6.0).reshape(2, 3)
-    assert to_device(x, "cpu") is x
-    moved = to_device(x[:, None, :, None], "cpu", memory_format=torch.channels_last)
-    assert moved.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(moved, x[:, None, :, None])
-
-
-@needs_cuda
-def test_cpu_batches_reach_the_gpu_intact_through_pinned_memory():
-    x = torch.randn(64, 3, 8, 8)
-    on_gpu = to_device(x, "cuda", memory_format=torch.channels_last)
-    assert on_gpu.is_cuda and on_gpu.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(on_gpu.cpu(), x)
 
 
 @needs_cuda
