@@ -251,7 +251,8 @@ def _load(handle, path, device: str | None) -> BaseGANDetector:
         specs = network_specs(estimator, networks) if networks else {}
         cap = weight_cap(specs)
         weight_bytes = read_capped(archive, WEIGHTS, cap, digests.get(WEIGHTS, ""))
-    warn_on_version_mismatch(manifest["versions"])
+    # Point at the caller of skanomaly.load: past _load, _guarded and load.
+    warn_on_version_mismatch(manifest["versions"], stacklevel=5)
     fitted = {k: v for k, v in vars(estimator).items() if k in raw_fitted}
     if networks:
         state = _read_state(weight_bytes, cap, specs)

@@ -40,7 +40,7 @@ def warn_on_version_mismatch(
             f"this {what} records no library versions: it was written by an older "
             f"skanomaly than {here['skanomaly']}; it may load or score differently.",
             VersionMismatchWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
         return
     differ = [

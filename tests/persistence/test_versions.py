@@ -60,7 +60,8 @@ def test_pickles_without_versions_warn(fitted):
 
 def test_load_warns_on_version_mismatch(saved_file, fitted):
     path = tampered(saved_file, manifest={"versions": {"skanomaly": "0.0.1", "torch": "1.0"}})
-    with pytest.warns(VersionMismatchWarning, match="skanomaly '0.0.1'.*torch '1.0'"):
+    with pytest.warns(VersionMismatchWarning, match="skanomaly '0.0.1'.*torch '1.0'") as record:
         restored = skanomaly.load(path)
+    assert record[0].filename == __file__  # the warning names the line that loaded
     detector, X = fitted
     np.testing.assert_array_equal(restored.score_samples(X), detector.score_samples(X))
