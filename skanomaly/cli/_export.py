@@ -12,7 +12,7 @@ def run(args) -> int:
     """Export the model and say what the graph takes and returns."""
     from ..export import export_onnx
 
-    metadata, detector = read_model_file(Path(args.model))
+    metadata, detector, _ = read_model_file(Path(args.model))
     try:
         written = export_onnx(detector, args.output, opset=args.opset)
     except ImportError as exc:  # the optional extra is missing: say how to get it

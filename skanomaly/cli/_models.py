@@ -41,21 +41,34 @@ def save_model(
 
 
 def read_model_file(path: Path, device=None):
-    """``(metadata, detector)`` of a model file, every failure as one ``CommandError`` line."""
+    """``(metadata, detector, sha256)`` of a model file; any failure is one ``CommandError``.
+
+    The digest, the metadata and the model are read through one open handle:
+    a model saved over the file meanwhile (``save`` replaces it whole) cannot
+    mix into what was read.
+    """
     from ..persistence import load, read_metadata
 
     if path.is_dir():
         raise CommandError(f"MODEL {path} is a folder, not a model file")
     if not path.is_file():
         raise CommandError(f"model file {path} does not exist")
-    try:
-        return read_metadata(path), load(path, device=device)
-    except ValueError as exc:
-        message = " ".join(str(exc).split())
-        # The reader's messages often name the file already: say it once.
-        if str(path) not in message:
-            message = f"{path}: {message}"
-        raise CommandError(message) from exc
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+        try:
+            handle.seek(0)
+            metadata = read_metadata(handle)
+            handle.seek(0)
+            detector = load(handle, device=device)
+        except ValueError as exc:
+            message = " ".join(str(exc).split())
+            # The reader's messages often name the file already: say it once.
+            if str(path) not in message:
+                message = f"{path}: {message}"
+            raise CommandError(message) from exc
+    return metadata, detector, digest.hexdigest()
 
 
 def load_model(path, device=None) -> dict:
@@ -63,11 +76,11 @@ def load_model(path, device=None) -> dict:
 
     ``device`` is passed to :func:`skanomaly.load`: ``None`` = the device the
     model was trained on when this machine has it. Returns the file's
-    metadata and ``"detector"``; ``"image_size"`` is ``None`` (and
-    ``"grayscale"`` too) for a detector saved from Python.
+    metadata, ``"detector"`` and the file's ``"sha256"``; ``"image_size"``
+    is ``None`` (and ``"grayscale"`` too) for a detector saved from Python.
     """
     path = Path(path)
-    metadata, detector = read_model_file(path, device)
+    metadata, detector, sha256 = read_model_file(path, device)
     if not is_image_model(metadata):  # a detector saved from Python
         metadata = {"image_size": None, "grayscale": None}
     if not hasattr(detector, "offset_"):
@@ -85,7 +98,7 @@ def load_model(path, device=None) -> dict:
         )
     if isinstance(size, list):  # JSON has no tuples
         metadata["image_size"] = tuple(size)
-    return {**metadata, "detector": detector}
+    return {**metadata, "detector": detector, "sha256": sha256}
 
 
 def is_image_model(metadata: dict) -> bool:
@@ -98,12 +111,3 @@ def check_model_output(path: Path) -> None:
     if path.is_dir():
         raise CommandError(f"--output {path} is a folder; give the model file's name")
     check_writable_folder(path.parent, "model file")
-
-
-def file_sha256(path) -> str:
-    """The SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -20,7 +20,7 @@ from ._common import (
     shape_text,
     split_folder,
 )
-from ._models import file_sha256, load_model
+from ._models import load_model
 from ._report import report_lock, write_json, write_maps, write_pictures, write_scores
 
 # The integration limit of AUPRO reported by ``score`` (the MVTec AD paper's).
@@ -34,7 +34,6 @@ def run(args) -> int:
         check_device(args.device)
     _check_arguments(args)
     model = load_model(args.model, device=args.device)
-    model_sha256 = file_sha256(args.model)
     channels, height, width = model["detector"].image_shape_
     folder = split_folder(args.data_dir, "test")
     output = Path(args.output)
@@ -49,7 +48,7 @@ def run(args) -> int:
     # Made after reading the images: the report folder may lie in the data folder.
     output.mkdir(parents=True, exist_ok=True)
     with report_lock(output):
-        return _score_and_report(args, model, model_sha256, folder, output, data)
+        return _score_and_report(args, model, folder, output, data)
 
 
 def _check_arguments(args) -> None:
@@ -85,7 +84,7 @@ def _note_resized(paths, size) -> None:
         )
 
 
-def _score_and_report(args, model, model_sha256, folder, output, data) -> int:
+def _score_and_report(args, model, folder, output, data) -> int:
     """Score the images and write every report file (the folder is locked)."""
     detector = model["detector"]
     # run.json is written last and names the files of its run: until then, a
@@ -126,7 +125,7 @@ def _score_and_report(args, model, model_sha256, folder, output, data) -> int:
     if args.maps:
         written += write_maps(folder, output, data, maps, args.batch_size)
     written.append(output / "run.json")
-    write_json(written[-1], _run_record(args, model, model_sha256, folder, metrics, written))
+    write_json(written[-1], _run_record(args, model, folder, metrics, written))
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -259,13 +258,13 @@ def pixel_metrics(masks, maps) -> dict | None:
     }
 
 
-def _run_record(args, model, model_sha256, folder, metrics, written) -> dict:
+def _run_record(args, model, folder, metrics, written) -> dict:
     """``run.json``: the command, versions, model, data, metrics and the files written."""
     detector = model["detector"]
     run = provenance(args)
     run["model"] = {
         "path": str(args.model),
-        "sha256": model_sha256,
+        "sha256": model["sha256"],
         "detector": type(detector).__name__,
         "parameters": json_ready(detector.get_params()),
         "device": str(detector.device_),

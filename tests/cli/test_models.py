@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import joblib
 import numpy as np
 import pytest
 
 import skanomaly
-from skanomaly.cli import DETECTORS, main
+from skanomaly.cli import DETECTORS, load_model, main
 
 from ..conftest import fails_with_one_line, rewrite_model_file
 
@@ -73,3 +75,20 @@ def test_damaged_model_file_is_named_once(size, model_file, data_dir, tmp_path, 
     main(argv)
     err = capsys.readouterr().err
     assert err.count(str(cut)) == 1 and err.count("skanomaly model file") == 1, err
+
+
+def test_model_file_is_read_through_one_handle(model_file, monkeypatch):
+    # Digest, metadata and model from one open file: a model saved over the
+    # path meanwhile (save replaces the file whole) cannot mix into the read.
+    real_open, opened = open, []
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == str(model_file):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    bundle = load_model(model_file)
+    assert len(opened) == 1
+    assert bundle["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert bundle["detector"].offset_ == skanomaly.load(model_file).offset_
