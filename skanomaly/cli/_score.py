@@ -44,7 +44,7 @@ def run(args) -> int:
         folder, args, in_memory=True, image_size=(height, width), grayscale=channels == 1
     )
     if model["image_size"] is None:  # trained at the images' own size: say when they differ
-        _note_resized(data.paths, (height, width))
+        _note_resized(data.original_sizes, (height, width))
     # Made after reading the images: the report folder may lie in the data folder.
     output.mkdir(parents=True, exist_ok=True)
     with report_lock(output):
@@ -62,22 +62,14 @@ def _check_arguments(args) -> None:
         )
 
 
-def _note_resized(paths, size) -> None:
+def _note_resized(original_sizes, size) -> None:
     """Say once how many images were resized to the model's ``size`` = ``(H, W)``."""
-    from PIL import Image
-
-    resized, stretched, example = 0, 0, None
-    for path in paths:
-        with Image.open(path) as image:  # reads the header only
-            width, height = image.size
-        if (height, width) != tuple(size):
-            resized += 1
-            stretched += height * size[1] != width * size[0]
-            example = example or f"{height}x{width}"
+    resized = [hw for hw in original_sizes if tuple(hw) != tuple(size)]
     if resized:
+        stretched = any(h * size[1] != w * size[0] for h, w in resized)
         print(
-            f"note: resized {resized} of {len(paths)} images (e.g. {example}) to the model's "
-            f"{shape_text(size)}"
+            f"note: resized {len(resized)} of {len(original_sizes)} images "
+            f"(e.g. {shape_text(resized[0])}) to the model's {shape_text(size)}"
             + (", changing their aspect ratio" if stretched else "")
             + ", as a model scores images of its own size only",
             file=sys.stderr,

@@ -320,8 +320,10 @@ def load_image_folder(
         (16-bit images are scaled by 65535, 8-bit ones by 255);
         ``target``: int64 array (``1`` anomaly, ``0`` normal), or ``None``
         for a flat folder; ``paths``: list of file paths, in the order of
-        the rows; ``classes``: the class folder names (empty for a flat
-        folder). With ``return_masks=True`` also ``masks``: a bool array
+        the rows; ``original_sizes``: the ``(height, width)`` of each
+        image as read (turned upright by its EXIF orientation), before any
+        ``image_size`` resize; ``classes``: the class folder names (empty
+        for a flat folder). With ``return_masks=True`` also ``masks``: a bool array
         ``(n, H, W)`` aligned with ``images``, or ``None`` when there is no
         mask folder (or no class folders). ``skipped``: a dict of the
         entries not read (path, with a trailing separator for a folder)
@@ -374,6 +376,7 @@ def load_image_folder(
     _warn_transparent(root, paths, transparent)
     array = np.stack(images)
     data = Bunch(images=array, target=target, paths=paths, classes=classes, skipped=skipped)
+    data.original_sizes = [(height, width) for width, height in sizes]
     if return_masks:
         data.masks = _read_masks(
             root, paths, target, sizes, array.shape[-2:], image_size, mask_dir

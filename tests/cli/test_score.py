@@ -77,6 +77,19 @@ def test_score_resizes_images_to_the_model_size_and_says_so(model_file, tmp_path
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
 
 
+def test_resize_note_gives_the_upright_size_of_rotated_photos(model_file, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 16 rows by 12 columns, shown turned: 12 by 16
+    for i in range(2):
+        Image.fromarray(np.full((16, 12), 40 * i, np.uint8)).save(folder / f"{i}.png", exif=exif)
+    report = tmp_path / "r"
+    assert main(["score", str(model_file), str(folder), "--output", str(report), "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "resized 2 of 2 images (e.g. 12x16)" in notes[0]
+
+
 def test_score_at_the_model_size_resizes_nothing(model_file, data_dir, tmp_path, capsys):
     report = tmp_path / "r"
     argv = ["score", str(model_file), str(data_dir), "--output", str(report), "--quiet"]

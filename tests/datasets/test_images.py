@@ -35,6 +35,7 @@ def test_exif_orientation_is_applied(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "b.png", exif=_exif(3))  # rotate 180
     data = load_image_folder(tmp_path, image_size=(12, 8))
     np.testing.assert_array_equal(np.round(data.images[0, 0] * 255), np.rot90(pixels, -1))
+    assert data.original_sizes == [(12, 8), (8, 12)]  # upright, before the resize
     # Without image_size the two differ in size, as they would on screen.
     with pytest.raises(ValueError, match="a.png is 12x8 but .*b.png is 8x12"):
         load_image_folder(tmp_path)
