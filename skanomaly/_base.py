@@ -41,7 +41,16 @@ from ._ensemble import _EnsembleMixin
 from ._inputs import _InputMixin
 from ._optim import make_adam
 from ._partial import _PartialFitMixin
-from ._runtime import _cpu_module, _seeded_torch, _torch_threads, available_device, resolve_device
+from ._runtime import (
+    PICKLE_VERSIONS,
+    _cpu_module,
+    _seeded_torch,
+    _torch_threads,
+    available_device,
+    library_versions,
+    resolve_device,
+    warn_on_version_mismatch,
+)
 from ._scoring import _ScoringMixin
 from ._sizes import _SizesMixin
 from ._training import TrainingLoop, rows_of
@@ -474,21 +483,15 @@ class BaseGANDetector(
     # the library versions travel too, and a mismatch warns on unpickling.
     # ------------------------------------------------------------------
     def __getstate__(self):
-        from ._runtime import library_versions as _versions
-        from .persistence._versions import PICKLE_VERSIONS as _PICKLE_VERSIONS
-
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__
         for name in self._network_names:
             state[name] = _cpu_module(state[name])
-        state[_PICKLE_VERSIONS] = _versions()
+        state[PICKLE_VERSIONS] = library_versions()
         return state
 
     def __setstate__(self, state):
-        from .persistence._versions import PICKLE_VERSIONS as _PICKLE_VERSIONS
-        from .persistence._versions import warn_on_version_mismatch as _warn_on_version_mismatch
-
         state = dict(state)
-        _warn_on_version_mismatch(state.pop(_PICKLE_VERSIONS, None), "pickled detector", 3)
+        warn_on_version_mismatch(state.pop(PICKLE_VERSIONS, None), "pickled detector", 3)
         super().__setstate__(state)
         if "device_" not in state:
             return

@@ -1,5 +1,6 @@
 """Where and how torch runs: devices, seeding, threads, CPU copies for pickling,
-reading ahead in worker processes, and the library versions a model records.
+reading ahead in worker processes, and the library versions a model records
+(with the warning when a model file or a pickle was written with others).
 
 Shared by the estimators (:mod:`skanomaly._base`), the model files
 (:mod:`skanomaly.persistence`) and the command line.
@@ -12,13 +13,21 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
-from .exceptions import DeviceWarning
+from .exceptions import DeviceWarning, VersionMismatchWarning
 
-__all__ = ["available_device", "library_versions", "read_ahead", "resolve_device"]
+__all__ = [
+    "PICKLE_VERSIONS",
+    "available_device",
+    "library_versions",
+    "read_ahead",
+    "resolve_device",
+    "warn_on_version_mismatch",
+]
 
 
 def library_versions() -> dict[str, str]:
@@ -42,6 +51,48 @@ def library_versions() -> dict[str, str]:
         "sklearn": sklearn.__version__,
         "numpy": numpy.__version__,
     }
+
+
+# Where a pickled detector records the library versions that wrote it.
+PICKLE_VERSIONS = "_skanomaly_versions"
+
+
+def warn_on_version_mismatch(
+    written: Any, what: str = "skanomaly model file", stacklevel: int = 4
+) -> None:
+    """Warn when ``written`` (library -> version) differs from this installation's.
+
+    ``None`` (or anything but a dict) means the writer recorded no versions:
+    a skanomaly from before versions were recorded.  Only releases are
+    compared: ``"2.4.0+cu121"`` and ``"2.4.0+cpu"`` are the same torch.
+
+    Warns
+    -----
+    VersionMismatchWarning
+        Naming each library whose version differs, or saying that none
+        were recorded.
+    """
+    here = library_versions()
+    if not isinstance(written, dict):
+        warnings.warn(
+            f"this {what} records no library versions: it was written by an older "
+            f"skanomaly than {here['skanomaly']}; it may load or score differently.",
+            VersionMismatchWarning,
+            stacklevel=stacklevel,
+        )
+        return
+    differ = [
+        f"{name} {str(written.get(name))[:40]!r} (here {version!r})"
+        for name, version in here.items()
+        if str(written.get(name)).split("+")[0] != version.split("+")[0]
+    ]
+    if differ:
+        warnings.warn(
+            f"this {what} was written with " + ", ".join(differ) + "; "
+            "it may load or score differently.",
+            VersionMismatchWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def resolve_device(device: str | torch.device) -> str:

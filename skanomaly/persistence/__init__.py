@@ -29,8 +29,8 @@ says (docs/persistence.md).
 
 # The parts: _zip (the zip layers, capped reading, writing), _codec (values
 # <-> JSON and arrays.npz), _checks (sizes, values, tensors, the scoring
-# probe), _versions (the library versions files and pickles record), and
-# _save / _load, which put them together.
+# probe), and _save / _load, which put them together; the library versions
+# that files and pickles record are skanomaly._runtime's.
 from .._version import MODEL_FORMAT_VERSION
 from ._load import load, read_metadata
 from ._save import save

@@ -13,7 +13,7 @@ import torch
 
 from .. import _limits
 from .._registry import detector_classes
-from .._runtime import available_device, resolve_device
+from .._runtime import available_device, resolve_device, warn_on_version_mismatch
 from .._version import MODEL_FORMAT, MODEL_FORMAT_VERSION, __version__
 from ..exceptions import ModelFileError
 from ._checks import (
@@ -28,7 +28,6 @@ from ._checks import (
     weight_cap,
 )
 from ._codec import FITTED_NAME, decode, parse_manifest, read_arrays
-from ._versions import warn_on_version_mismatch
 from ._zip import (
     ARRAYS,
     MANIFEST,
