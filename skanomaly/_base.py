@@ -226,6 +226,10 @@ class BaseGANDetector(
         scales here, from the training data only.
         """
 
+    def _check_loaded(self, fitted: dict) -> None:
+        """Check, in fitted attributes read from a model file, those of this detector
+        alone (``ValueError`` names a bad one); complete what older files lack."""
+
     # ------------------------------------------------------------------
     # The networks: built for the data, registered by name.
     # ------------------------------------------------------------------

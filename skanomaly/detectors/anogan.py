@@ -24,10 +24,12 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
 from .._base import BaseGANDetector
+from .._limits import MAX_START_CODES
 from .._training import detached, frozen_weights, update
 from ..losses import (
     adversarial_loss,
@@ -174,6 +176,19 @@ class AnoGANDetector(BaseGANDetector):
         if getattr(probe, "latent_candidates_", None) is not None:  # older files lack them
             probe.latent_candidates_ = probe.latent_candidates_[:1]
         return probe
+
+    def _check_loaded(self, fitted):
+        if "latent_candidates_" in fitted:
+            codes = fitted["latent_candidates_"]
+            if (
+                not isinstance(codes, np.ndarray)
+                or codes.ndim != 2
+                or not 1 <= len(codes) <= MAX_START_CODES
+                or codes.shape[1] != fitted.get("latent_dim_")
+            ):
+                raise ValueError(
+                    f"latent_candidates_ is not ({MAX_START_CODES} at most, latent_dim_)"
+                )
 
     def _make_optimizers(self):
         return {"g": self._adam(self.generator_), "d": self._adam(self.discriminator_)}

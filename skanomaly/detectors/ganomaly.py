@@ -214,6 +214,13 @@ class GANomalyDetector(BaseGANDetector):
         means = [float(torch.cat(part).double().mean()) for part in zip(*terms, strict=True)]
         self.score_scale_ = np.maximum(means, np.finfo(np.float32).tiny)
 
+    def _check_loaded(self, fitted):
+        if "offset_" in fitted:  # files before 0.3 scored by the parameter, and stored none
+            fitted.setdefault("anomaly_score_", self.anomaly_score)
+        score = fitted.get("anomaly_score_")
+        if score is not None and score not in ("latent", "reconstruction", "combined"):
+            raise ValueError(f"anomaly_score_ = {score!r:.40} is not a GANomaly score")
+
     def _anomaly_score(self, nets, x):
         latent, recon = self._score_terms(nets, x)
         if self.anomaly_score_ == "latent":

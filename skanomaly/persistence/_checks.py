@@ -66,8 +66,6 @@ def upgrade_single_network(estimator, fitted: dict) -> None:
         return
     fitted.update(n_estimators_=1, trim_fraction_=0.0)
     estimator.set_params(n_estimators=1, robust_training=False)
-    if "anomaly_score" in estimator.get_params() and "anomaly_score_" not in fitted:
-        fitted["anomaly_score_"] = estimator.anomaly_score
 
 
 def check_params(estimator) -> None:
@@ -92,7 +90,10 @@ def check_params(estimator) -> None:
 
 
 def check_fitted(fitted: dict) -> None:
-    """Types, ranges, shapes and finiteness of the fitted attributes."""
+    """Types, ranges, shapes and finiteness of the shared fitted attributes.
+
+    Each detector checks its own (``_check_loaded``).
+    """
 
     def refuse(key, why):
         raise _malformed(f"{key} {why}")
@@ -140,17 +141,6 @@ def check_fitted(fitted: dict) -> None:
         or scores.dtype.kind != "f"
     ):
         refuse("decision_scores_", "is not a non-empty array of anomaly scores")
-    if "latent_candidates_" in fitted:
-        value = fitted["latent_candidates_"]
-        if (
-            not isinstance(value, np.ndarray)
-            or value.ndim != 2
-            or not 1 <= len(value) <= _limits.MAX_START_CODES
-            or value.shape[1] != latent
-        ):
-            refuse(
-                "latent_candidates_", f"is not ({_limits.MAX_START_CODES} at most, latent_dim_)"
-            )
     names = fitted.get("feature_names_in_")
     if names is not None and (not isinstance(names, np.ndarray) or names.shape != (n,)):
         refuse("feature_names_in_", f"is not {n} names")
@@ -183,7 +173,7 @@ def _check_image_shape(shape, n_features, refuse) -> None:
 
 
 def _check_ensemble(fitted: dict, refuse) -> None:
-    """The ensemble's size, trimming and member scaling, and GANomaly's score."""
+    """The ensemble's size, trimming and member scaling."""
     members = fitted.get("n_estimators_")
     if members is not None and (
         type(members) is not int or not 1 <= members <= _limits.MAX_ESTIMATORS
@@ -199,9 +189,6 @@ def _check_ensemble(fitted: dict, refuse) -> None:
         or not np.all(scaling[1] > 0)
     ):
         refuse("member_scaling_", f"is not the (2, {members}) centres and positive spreads")
-    score = fitted.get("anomaly_score_")
-    if score is not None and score not in ("latent", "reconstruction", "combined"):
-        refuse("anomaly_score_", f"= {score!r:.40} is not a GANomaly score")
 
 
 def check_image_model_metadata(metadata: dict) -> None:

@@ -272,6 +272,7 @@ def _restore_attributes(cls, manifest: dict, arrays: dict) -> BaseGANDetector:
     check_params(estimator)
     fitted = {key: decode(value, arrays) for key, value in manifest["fitted"].items()}
     upgrade_single_network(estimator, fitted)
+    estimator._check_loaded(fitted)
     check_fitted(fitted)
     vars(estimator).update(fitted)
     return estimator

@@ -410,3 +410,14 @@ def test_load_scores_a_fixed_number_of_rows(fitted_image, tmp_path):
     # Four probe rows, one at a time; one start code; five search steps.
     assert max(rows) == 1
     assert len(rows) < 4 * 2 * (2 + 5) * 40  # calls of every layer of both networks
+
+
+@pytest.mark.parametrize("n_codes", [0, 1025])
+def test_tampered_anogan_start_codes_are_refused(n_codes, fitted_image, tmp_path):
+    # AnoGAN checks its own fitted attributes (the detector's _check_loaded).
+    path = tmp_path / "anogan.skan"
+    skanomaly.save(fitted_image[AnoGANDetector], path)
+    crafted = with_start_codes(path, tmp_path / "codes.skan", n_codes)
+    with pytest.raises(ModelFileError, match=r"latent_candidates_ is not \(1024 at most") as info:
+        skanomaly.load(crafted)
+    assert "\n" not in str(info.value)
