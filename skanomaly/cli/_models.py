@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from .._limits import MAX_STORED_SCORE
 from .._version import IMAGE_MODEL_FORMAT
 from ._common import CommandError, check_writable_folder
 
@@ -83,6 +84,7 @@ def load_model(path, device=None) -> dict:
     metadata, detector, sha256 = read_model_file(path, device)
     if not is_image_model(metadata):  # a detector saved from Python
         metadata = {"image_size": None, "grayscale": None}
+    _check_training_scores(path, metadata)
     if not hasattr(detector, "offset_"):
         raise CommandError(f"{path} holds a detector that was never fitted")
     if getattr(detector, "image_shape_", None) is None:
@@ -99,6 +101,26 @@ def load_model(path, device=None) -> dict:
     if isinstance(size, list):  # JSON has no tuples
         metadata["image_size"] = tuple(size)
     return {**metadata, "detector": detector, "sha256": sha256}
+
+
+def _check_training_scores(path: Path, metadata: dict) -> None:
+    """The training scores ``train`` stored: a non-empty list of finite numbers.
+
+    ``score`` takes quantiles of them for its thresholds; anything else in
+    a crafted file would be a traceback there, or a threshold of -inf.
+    """
+    scores = metadata.get("training_anomaly_scores")
+    if scores is None:
+        return
+    if (
+        not isinstance(scores, list)
+        or not scores
+        or not all(type(v) in (int, float) and abs(v) <= MAX_STORED_SCORE for v in scores)
+    ):
+        raise CommandError(
+            f"{path}: malformed skanomaly model file: its training_anomaly_scores are not a "
+            "non-empty list of finite anomaly scores"
+        )
 
 
 def is_image_model(metadata: dict) -> bool:

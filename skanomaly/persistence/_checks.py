@@ -16,14 +16,12 @@ import torch
 
 from .. import _limits
 from .._inputs import _INPUT_LIMIT
-from .._version import IMAGE_MODEL_FORMAT
 from ..exceptions import ModelFileError
 from ._zip import WEIGHTS
 
 __all__ = [
     "check_finite_scores",
     "check_fitted",
-    "check_image_model_metadata",
     "check_params",
     "check_state",
     "network_specs",
@@ -189,25 +187,6 @@ def _check_ensemble(fitted: dict, refuse) -> None:
         or not np.all(scaling[1] > 0)
     ):
         refuse("member_scaling_", f"is not the (2, {members}) centres and positive spreads")
-
-
-def check_image_model_metadata(metadata: dict) -> None:
-    """The training scores of a ``skanomaly train`` file: a non-empty list of finite scores.
-
-    ``skanomaly score`` takes quantiles of them for its thresholds; anything
-    else would end in a traceback or an infinite threshold.
-    """
-    if metadata.get("format") != IMAGE_MODEL_FORMAT or "training_anomaly_scores" not in metadata:
-        return
-    scores = metadata["training_anomaly_scores"]
-    if (
-        not isinstance(scores, list)
-        or not scores
-        or not all(type(v) in (int, float) and abs(v) <= _limits.MAX_STORED_SCORE for v in scores)
-    ):
-        raise _malformed(
-            "its training_anomaly_scores are not a non-empty list of finite anomaly scores"
-        )
 
 
 # ----------------------------------------------------------------------

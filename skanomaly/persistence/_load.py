@@ -19,7 +19,6 @@ from ..exceptions import ModelFileError
 from ._checks import (
     check_finite_scores,
     check_fitted,
-    check_image_model_metadata,
     check_params,
     check_state,
     network_specs,
@@ -49,8 +48,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The ``metadata`` stored by :func:`save` (``{}`` when none was given).
 
     Only the file's JSON manifest is read; nothing is unpickled.  The
-    metadata that ``skanomaly train`` writes is checked as well: its
-    training scores must be finite numbers.
+    metadata is what was given to :func:`save`, unchecked: whoever uses
+    it checks what it needs (``skanomaly score`` checks the training
+    scores that ``skanomaly train`` stores there).
 
     Parameters
     ----------
@@ -210,7 +210,6 @@ def _read_metadata(handle, path) -> dict:
         metadata = _read_manifest(archive).get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError("malformed skanomaly model file: 'metadata' is not a dict")
-    check_image_model_metadata(metadata)
     return metadata
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import joblib
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import skanomaly
 from skanomaly.cli import DETECTORS, load_model, main
+from skanomaly.persistence import read_metadata
 
 from ..conftest import fails_with_one_line, rewrite_model_file
 
@@ -92,3 +94,53 @@ def test_model_file_is_read_through_one_handle(model_file, monkeypatch):
     assert len(opened) == 1
     assert bundle["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert bundle["detector"].offset_ == skanomaly.load(model_file).offset_
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [],
+        ["0.5", "1"],
+        [-1.7e308, 1.7e308],
+        [1e39],
+        [True, False],
+        {"a": 1},
+        [{"float": "nan"}],
+        [[0.5]],
+        "0.5",
+    ],  # fmt: skip
+    ids=[
+        "empty",
+        "strings",
+        "huge",
+        "beyond-float32",
+        "bools",
+        "dict",
+        "tagged-nan",
+        "nested",
+        "string",
+    ],  # fmt: skip
+)
+def test_tampered_training_scores_are_refused_in_one_line(
+    scores, model_file, data_dir, tmp_path, capsys
+):
+    crafted = rewrite_model_file(
+        model_file, tmp_path / "t.skan", metadata={"training_anomaly_scores": scores}
+    )
+    # Quantile thresholds are taken of these scores: a traceback or -inf before.
+    argv = ["score", str(crafted), str(data_dir), "--output", str(tmp_path / "r"), "--quiet"]
+    fails_with_one_line(capsys, [*argv, "--contamination", "0.2"], "training_anomaly_scores")
+    # The library returns metadata as saved; the command checks what it uses.
+    assert read_metadata(crafted)["training_anomaly_scores"] == scores
+
+
+def test_valid_training_scores_still_set_quantile_thresholds(
+    model_file, data_dir, tmp_path, capsys
+):
+    crafted = rewrite_model_file(
+        model_file, tmp_path / "t.skan", metadata={"training_anomaly_scores": [1, 2.5, 3]}
+    )
+    report = tmp_path / "r"
+    argv = ["score", str(crafted), str(data_dir), "--output", str(report), "--quiet"]
+    assert main([*argv, "--threshold", "q0.5"]) == 0
+    assert json.loads((report / "metrics.json").read_text())["threshold"] == 2.5

@@ -17,12 +17,9 @@ import torch
 
 import skanomaly
 from skanomaly import AnoGANDetector, GANomalyDetector
-from skanomaly.cli import main
-from skanomaly.datasets import write_image_folder
 from skanomaly.exceptions import ModelFileError
-from skanomaly.persistence import read_metadata
 
-from ..conftest import fails_with_one_line, fast, rewrite_model_file, train_with_cli
+from ..conftest import fast, rewrite_model_file
 from .conftest import (
     MIB,
     assert_refused_cheaply,
@@ -222,70 +219,6 @@ def test_files_from_before_ensembles_load_as_one_plain_network(blobs, tmp_path):
         "latent",
     )
     np.testing.assert_array_equal(loaded.score_samples(blobs[1]), detector.score_samples(blobs[1]))
-
-
-# ----------------------------------------------------------------------
-# The training scores of ``skanomaly train`` files (read_metadata).
-# ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cli_model(tmp_path_factory):
-    """A model file written by ``skanomaly train``, and its data folder."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(20, 8, 8), dtype=np.uint8)
-    data = write_image_folder(
-        tmp_path_factory.mktemp("cli") / "data", images[:12], images[12:], [0, 0, 0, 0, 1, 1, 1, 1]
-    )
-    return train_with_cli(data), data
-
-
-@pytest.mark.parametrize(
-    "scores",
-    [
-        [],
-        ["0.5", "1"],
-        [-1.7e308, 1.7e308],
-        [1e39],
-        [True, False],
-        {"a": 1},
-        [{"float": "nan"}],
-        [[0.5]],
-        "0.5",
-    ],  # fmt: skip
-    ids=[
-        "empty",
-        "strings",
-        "huge",
-        "beyond-float32",
-        "bools",
-        "dict",
-        "tagged-nan",
-        "nested",
-        "string",
-    ],  # fmt: skip
-)
-def test_tampered_training_scores_are_refused_in_one_line(scores, cli_model, tmp_path, capsys):
-    path, data = cli_model
-    crafted = rewrite_model_file(
-        path, tmp_path / "t.skan", metadata={"training_anomaly_scores": scores}
-    )
-    with pytest.raises(ModelFileError, match="training_anomaly_scores are not") as info:
-        read_metadata(crafted)
-    assert "\n" not in str(info.value)
-    # Quantile thresholds are taken of these scores: a traceback or -inf before.
-    argv = ["score", str(crafted), str(data), "--output", str(tmp_path / "r"), "--quiet"]
-    fails_with_one_line(capsys, [*argv, "--contamination", "0.2"], "training_anomaly_scores")
-
-
-def test_valid_training_scores_still_set_quantile_thresholds(cli_model, tmp_path, capsys):
-    path, data = cli_model
-    crafted = rewrite_model_file(
-        path, tmp_path / "t.skan", metadata={"training_anomaly_scores": [1, 2.5, 3]}
-    )
-    assert read_metadata(crafted)["training_anomaly_scores"] == [1, 2.5, 3]
-    report = tmp_path / "r"
-    argv = ["score", str(crafted), str(data), "--output", str(report), "--quiet"]
-    assert main([*argv, "--threshold", "q0.5"]) == 0
-    assert json.loads((report / "metrics.json").read_text())["threshold"] == 2.5
 
 
 # ----------------------------------------------------------------------
