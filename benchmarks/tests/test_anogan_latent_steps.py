@@ -2,6 +2,7 @@
 
 import anogan_latent_steps as bench
 import numpy as np
+import pytest
 
 from skanomaly import AnoGANDetector
 
@@ -26,3 +27,14 @@ def test_fit_steps_set_what_auto_aims_at():
     )
     assert set(results["fit_s"]) == {30, 60}
     assert set(results["mean"]) == {(fit, k) for fit in (30, 60) for k in (0, 5, 20, 100)}
+
+
+def test_adbench_sets_under_its_protocol(data_dir):
+    if not (data_dir / "adbench" / "14_glass.npz").is_file():
+        pytest.skip(f"the ADBench sets are not under {data_dir}")
+    argv = ["--quick", "--adbench", "glass", "breastw", "--seeds", "2", "--steps", "0", "5"]
+    results = bench.main([*argv, "--data-dir", str(data_dir)])
+    assert set(results["auc"][None, 0]) == {"glass", "breastw"}
+    assert all(len(v) == 2 for v in results["auc"][None, 5].values())  # two seeds
+    for run in results["mean"]:
+        assert 0 <= results["seed_std"][run] < 0.5 and 0 < results["mean_ap"][run] <= 1
