@@ -25,7 +25,6 @@ else ``~/skanomaly_data``); without it the script exits with one line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_throughput import add_precisions_argument
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -88,13 +88,6 @@ def contenders(quick: bool, ganomaly_epochs=(), precisions=("float32",), device=
     }
 
 
-def fit_precision(precision: str):
-    """Fits inside train their steps in ``precision`` (bfloat16: autocast)."""
-    if precision == "float32":
-        return contextlib.nullcontext()
-    return mixed_precision(getattr(torch, precision))
-
-
 def anomaly_scores(detector, X) -> np.ndarray:
     if hasattr(detector, "score_samples"):  # scikit-learn convention: higher = normal
         return -detector.score_samples(X)
@@ -116,14 +109,7 @@ def main(argv=None) -> dict:
         metavar="N",
         help="also GANomaly with n_epochs=N (beside its default)",
     )
-    parser.add_argument(
-        "--precisions",
-        nargs="+",
-        choices=["float32", "bfloat16"],
-        default=["float32"],
-        help="arithmetic of GANomaly's training steps, a row each (bfloat16: autocast; "
-        "default: float32, its own)",
-    )
+    add_precisions_argument(parser, "GANomaly's training steps")
     parser.add_argument("--device", default="auto", help="GANomaly's device (default: auto)")
     parser.add_argument("--quick", action="store_true", help="tiny settings, not the defaults")
     parser.add_argument("--json", metavar="OUT", help="also save the results as JSON")
@@ -158,7 +144,7 @@ def main(argv=None) -> dict:
         }
         for name, (make, takes_images, precision) in makers.items():
             X_train, X_test = images[takes_images]
-            with fit_precision(precision):
+            with mixed_precision(precision):
                 make(args.seed, True).fit(X_train[:64])  # warm: untimed
                 detector = make(args.seed, False)
                 start = time.perf_counter()

@@ -415,17 +415,22 @@ def build(name: str, backbone: str, settings: Settings, device: str):
     return detector
 
 
+def add_precisions_argument(parser, steps: str) -> None:
+    """``--precisions``: the arithmetic of ``steps``, a row each."""
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=["float32"],
+        help=f"arithmetic of {steps}, a row each (bfloat16: autocast; default: float32, "
+        "the detectors' own)",
+    )
+
+
 def step_arithmetic(precision: str, device: str):
-    """The training steps' context in ``precision``, as ``fit`` sets it (see ``fit_precision``)."""
-    with fit_precision(precision):
+    """The steps' context in ``precision``, as ``fit`` sets it inside ``mixed_precision``."""
+    with mixed_precision(precision):
         return _step_arithmetic(device)
-
-
-def fit_precision(precision: str):
-    """Fits inside train their steps in ``precision`` (bfloat16: autocast)."""
-    if precision == "float32":
-        return contextlib.nullcontext()
-    return mixed_precision(getattr(torch, precision))
 
 
 def time_fit_loop(name: str, backbone: str, settings: Settings, device: str) -> dict:
@@ -600,14 +605,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--no-fit-loop", action="store_true", help="skip timing steps inside fit (two fits each)"
     )
-    parser.add_argument(
-        "--precisions",
-        nargs="+",
-        choices=["float32", "bfloat16"],
-        default=["float32"],
-        help="arithmetic of the training steps, a row each (bfloat16: autocast; "
-        "default: float32, the detectors' own)",
-    )
+    add_precisions_argument(parser, "the training steps")
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -682,7 +680,7 @@ def main(argv=None) -> dict:
             del detector
             loop = {}
             if not args.no_fit_loop:
-                with fit_precision(precision):
+                with mixed_precision(precision):
                     loop = time_fit_loop(name, backbone, run, device)
             results.append(
                 {"detector": label, "backbone": backbone, **training, **loop, **scoring}

@@ -142,8 +142,10 @@ def training_callbacks(*callbacks: Callback) -> Iterator[None]:
 
 
 @contextmanager
-def mixed_precision(dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
+def mixed_precision(dtype: str | torch.dtype = "bfloat16") -> Iterator[None]:
     """Inside, every ``fit`` of this thread runs its training steps under autocast to ``dtype``.
+
+    ``"float32"`` (or ``torch.float32``) changes nothing: the steps' own arithmetic.
 
     A measuring instrument for the benchmarks (``bench_throughput.py
     --precisions``, ``bench_default_fit.py --precisions``), not a setting of
@@ -154,12 +156,13 @@ def mixed_precision(dtype: torch.dtype = torch.bfloat16) -> Iterator[None]:
     Examples
     --------
     >>> import torch
-    >>> with mixed_precision(torch.bfloat16):
+    >>> with mixed_precision("bfloat16"):
     ...     with _step_arithmetic("cpu"):
     ...         (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
     torch.bfloat16
     """
-    token = _AUTOCAST.set(dtype)
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    token = _AUTOCAST.set(None if dtype == torch.float32 else dtype)
     try:
         yield
     finally:

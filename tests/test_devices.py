@@ -9,6 +9,8 @@ suite there with ``SKANOMALY_TEST_DEVICE=cuda``).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -40,10 +42,12 @@ class _DtypeProbe:
             self.dtypes.add(output.dtype)
 
 
-def test_training_steps_are_float32(detector_class, blobs, monkeypatch):
+@pytest.mark.parametrize("inside", [None, "float32"], ids=["plain", "mixed_precision-float32"])
+def test_training_steps_are_float32(detector_class, blobs, monkeypatch, inside):
     detector = fast(detector_class)
     probe = _DtypeProbe(monkeypatch, detector)
-    detector.fit(blobs[0])
+    with mixed_precision(inside) if inside else contextlib.nullcontext():
+        detector.fit(blobs[0])
     assert probe.dtypes == {torch.float32}
 
 
