@@ -54,9 +54,7 @@ def test_all_lists_every_exception_class():
 def test_version_mismatch_warns_and_can_be_filtered(tmp_path, monkeypatch):
     path = tmp_path / "model.skan"
     skanomaly.save(fast(GANomalyDetector).fit(ROWS), path)
-    monkeypatch.setattr(
-        "skanomaly.persistence._versions.library_versions", lambda: {"skanomaly": "0.0.1"}
-    )
+    monkeypatch.setattr("skanomaly._runtime.library_versions", lambda: {"skanomaly": "0.0.1"})
     with pytest.warns(VersionMismatchWarning, match="skanomaly"):
         skanomaly.load(path)
     with warnings.catch_warnings():
