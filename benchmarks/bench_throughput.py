@@ -427,12 +427,6 @@ def add_precisions_argument(parser, steps: str) -> None:
     )
 
 
-def step_arithmetic(precision: str, device: str):
-    """The steps' context in ``precision``, as ``fit`` sets it inside ``mixed_precision``."""
-    with mixed_precision(precision):
-        return _step_arithmetic(device)
-
-
 def time_fit_loop(name: str, backbone: str, settings: Settings, device: str) -> dict:
     """Milliseconds per step inside ``fit``, and the fixed cost of a fit.
 
@@ -484,7 +478,12 @@ def time_training(
     for network in networks:
         network.train()
     optimizers = detector._make_optimizers()
-    with fit_threads(detector), step_arithmetic(settings.precision, device):
+    stack = contextlib.ExitStack()
+    stack.enter_context(fit_threads(detector))
+    # The steps' arithmetic as ``fit`` sets it: autocast inside ``mixed_precision``.
+    stack.enter_context(mixed_precision(settings.precision))
+    stack.enter_context(_step_arithmetic(device))
+    with stack:
         threads = torch.get_num_threads()
         with recording_layer_shapes(networks, shapes):
             detector._train_step(batches[0], optimizers)
@@ -493,7 +492,7 @@ def time_training(
         if compile_networks:
             # GANomaly's step backpropagates twice through one graph
             # (retain_graph): compiled backward graphs must keep their buffers.
-            torch._functorch.config.donated_buffer = False
+            stack.enter_context(torch._functorch.config.patch(donated_buffer=False))
             for network in networks:
                 network.compile()
             start = time.perf_counter()
