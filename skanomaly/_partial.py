@@ -150,7 +150,7 @@ class _PartialFitMixin:
             for member, rows in enumerate(bags):
                 honest[rows.numpy(), member] = False
         self.n_samples_seen_ = len(X)
-        self._update_partial_scores(state, self._raw_member_scores(X), honest)
+        self._update_partial_scores(state, self._raw_member_scores(X, honest), honest)
         self._partial_fit_state = state
 
     def _partial_fit_more(self, X) -> None:

@@ -46,13 +46,16 @@ class _ScoringMixin:
             return 256
         return int(np.clip(2**18 // self.n_features_in_, 16, 128))
 
-    def _chunks(self, data: torch.Tensor | np.ndarray) -> Iterator[tuple[torch.Tensor, int]]:
-        """Fixed-size chunks on the device and their number of real rows.
+    def _chunks(
+        self, data: torch.Tensor | np.ndarray, size: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, int]]:
+        """Chunks of ``size`` rows (default ``_score_batch_rows()``) on the device,
+        and their number of real rows.
 
         Validated rows (an ndarray) are scaled chunk by chunk, so memory
         stays a few chunks, not a copy of X.
         """
-        size = self._score_batch_rows()
+        size = size or self._score_batch_rows()
         for batch in gen_batches(len(data), size):
             part = data[batch]
             if isinstance(part, np.ndarray):
@@ -62,7 +65,7 @@ class _ScoringMixin:
                 part = torch.cat([part, part.new_zeros((size - n_rows, *part.shape[1:]))])
             yield part.to(self.device_, memory_format=self._memory_format()), n_rows
 
-    def _per_chunk(self, data: torch.Tensor | np.ndarray, hook) -> list:
+    def _per_chunk(self, data: torch.Tensor | np.ndarray, hook, size: int | None = None) -> list:
         """``hook(nets, chunk)`` on every fixed-size chunk, cut back to its real rows.
 
         ``hook`` returns a tensor or a tuple of tensors; the networks are in
@@ -73,7 +76,7 @@ class _ScoringMixin:
             nets = self._network_namespace()
             with torch.no_grad():
                 parts = []
-                for x, n in self._chunks(data):
+                for x, n in self._chunks(data, size):
                     out = hook(nets, x)
                     parts.append(
                         tuple(t[:n].detach() for t in out) if isinstance(out, tuple) else out[:n]

@@ -170,6 +170,20 @@ def test_ensemble_score_is_the_mean_of_standardised_members(blobs):
     np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_members_score_only_the_rows_asked_for(detector_class, blobs):
+    # The training scores are computed only where a member is out of a
+    # row's bag: each wanted entry equals, bit for bit, the one computed
+    # when every member scores every row (rows then share other chunks).
+    X = np.vstack(blobs)
+    detector = fast(detector_class, n_estimators=3).fit(X)
+    X = np.vstack([X, X + 0.1, X - 0.1])  # several chunks of 256 rows
+    wanted = np.random.default_rng(0).random((len(X), 3)) < [0.2, 0.5, 0.9]
+    every = detector._raw_member_scores(X)
+    some = detector._raw_member_scores(X, wanted)
+    np.testing.assert_array_equal(some[wanted], every[wanted])
+    assert not some[~wanted].any()
+
+
 @pytest.mark.parametrize("n_estimators", [0, 2.5, "many"])
 def test_bad_n_estimators(detector_class, blobs, n_estimators):
     with pytest.raises((ValueError, TypeError), match="n_estimators"):
