@@ -409,8 +409,7 @@ def build(name: str, backbone: str, settings: Settings, device: str):
     # One batch: fit scores its training rows at the end, slowly in float64.
     detector.fit(make_data(backbone, settings.batch_size, settings, 0))
     if name == "AnoGAN":
-        default = type(detector)().latent_steps
-        steps = default if settings.latent_steps is None else settings.latent_steps
+        steps = "auto" if settings.latent_steps is None else settings.latent_steps
         detector.set_params(latent_steps=steps)
     return detector
 
@@ -675,7 +674,7 @@ def main(argv=None) -> dict:
             scoring = time_scoring(detector, backbone, run) if first else {}
             label = name
             if name == "AnoGAN":
-                label += f" (latent search, {detector.latent_steps} steps)"
+                label += f" (latent search, {detector._latent_steps()} steps)"
             del detector
             loop = {}
             if not args.no_fit_loop:

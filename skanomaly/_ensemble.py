@@ -160,7 +160,7 @@ class _EnsembleMixin:
 
 
 class _Gathered:
-    """Rows ``index`` of validated rows ``data``, gathered a slice at a time (a chunk in memory)."""
+    """Rows ``index`` of validated rows ``data``, gathered a slice (a chunk) at a time."""
 
     def __init__(self, data, index: np.ndarray):
         self.data, self.index = data, index

@@ -60,3 +60,18 @@ def test_starting_codes_are_fixed_at_fit(blobs):
     assert first.latent_candidates_.shape[1] == first.latent_dim_
     np.testing.assert_array_equal(first.latent_candidates_, again.latent_candidates_)
     assert not np.array_equal(first.latent_candidates_, other.latent_candidates_)
+
+
+def test_auto_search_length_is_50_steps_on_tables_and_100_on_images(blobs, digits_images):
+    inliers, outliers = blobs
+    X = np.vstack([inliers[:20], outliers[:5]])
+    images = digits_images[0][:40]
+    tabular = fast(AnoGANDetector, n_epochs=2, latent_steps="auto").fit(inliers)
+    image_model = fast(AnoGANDetector, n_epochs=1, latent_steps="auto").fit(images)
+    for detector, data, steps in ((tabular, X, 50), (image_model, images[:8], 100)):
+        auto = detector.score_samples(data)
+        np.testing.assert_array_equal(
+            auto, copy.copy(detector).set_params(latent_steps=steps).score_samples(data)
+        )
+        other = copy.copy(detector).set_params(latent_steps=150 - steps).score_samples(data)
+        assert not np.array_equal(auto, other)
