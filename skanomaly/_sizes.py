@@ -128,6 +128,10 @@ class _SizesMixin:
             return 0.0
         return _AUTO_TRIM if self.contamination == "auto" else float(self.contamination)
 
+    def _data_kind(self) -> str:
+        """``"tabular"`` or ``"image"``: the key of the per-kind ``"auto"`` settings."""
+        return "tabular" if self.image_shape_ is None else "image"
+
     def _resolve_n_epochs(self, n_samples: int) -> int:
         """Epochs for ``n_samples`` training rows per ensemble member."""
         if self.n_epochs != "auto":
@@ -138,7 +142,7 @@ class _SizesMixin:
             steps_per_epoch = n_samples // batch_size + (n_samples % batch_size > 1)
         else:
             steps_per_epoch = math.ceil(n_samples / batch_size)
-        kind = "tabular" if self.image_shape_ is None else "image"
+        kind = self._data_kind()
         steps = self._auto_steps[kind]
         if self._auto_steps_shrink[kind] is not None:
             full_until, floor = self._auto_steps_shrink[kind]

@@ -239,7 +239,7 @@ class AnoGANDetector(BaseGANDetector):
         """``latent_steps``, ``"auto"`` resolved for the kind of data fitted."""
         if self.latent_steps != "auto":
             return self.latent_steps
-        return _AUTO_LATENT_STEPS["tabular" if self.image_shape_ is None else "image"]
+        return _AUTO_LATENT_STEPS[self._data_kind()]
 
     def _search_loss(self, nets, x, features_x, z):
         """Per-row AnoGAN loss ``L(z)`` (eq. 5) and the image ``G(z)``."""
