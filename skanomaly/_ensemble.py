@@ -5,7 +5,9 @@ members, a batch is folded (repeated once per member along the rows), every
 ensemble layer (``skanomaly.networks.mlp``) gives each member its block of
 rows, and the members' outputs are unfolded again. Each member trains on its
 own random bag of rows; the rows out of a member's bag give the honest
-scores that set the threshold (docs/training.md).
+scores that set the threshold (docs/training.md). A detector may leave out
+of its combined score the members that explain those rows far worse than
+the others (``_member_loss_ratio``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ __all__ = []
 
 class _EnsembleMixin:
     """Folding, bagging and combining the members' scores."""
+
+    # A member whose median out-of-bag score (its typical loss on rows it did
+    # not train on) is more than this many times the median member's is left
+    # out of the combined score and reconstruction: for a score that is a
+    # model's loss, a network that failed to learn the data (AnoGAN's
+    # generators now and then do). None: every member counts.
+    _member_loss_ratio: float | None = None
 
     def _fold(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` once for every ensemble member, stacked along the rows."""
@@ -58,11 +67,35 @@ class _EnsembleMixin:
             torch.as_tensor(v, dtype=scores.dtype, device=scores.device)
             for v in self.member_scaling_
         )
-        return ((scores - center) / spread).mean(1)
+        standardised = (scores - center) / spread
+        counted = self._counted_members()
+        if counted.all():
+            return standardised.mean(1)
+        return standardised[:, torch.from_numpy(counted).to(scores.device)].mean(1)
 
     def _ensemble_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction of ``x``: the mean of the members' reconstructions."""
-        return self._members_mean(self._reconstruct(nets, self._fold(x)))
+        """The reconstruction of ``x``: the mean of the counted members' reconstructions."""
+        out = self._reconstruct(nets, self._fold(x))
+        counted = self._counted_members()
+        if counted.all():
+            return self._members_mean(out)
+        by_member = out.reshape(self.n_estimators_, -1, *out.shape[1:])
+        return by_member[torch.from_numpy(counted).to(out.device)].mean(0)
+
+    def _counted_members(self, center: np.ndarray | None = None) -> np.ndarray:
+        """Which members count in the combined score: a boolean per member.
+
+        ``center`` (default: ``member_scaling_[0]``) holds the members'
+        median out-of-bag scores; with ``_member_loss_ratio`` set, a member
+        whose median is more than that ratio times the median member's is
+        left out. The median member always counts.
+        """
+        if center is None:
+            center = self.member_scaling_[0]
+        ratio, typical = self._member_loss_ratio, np.median(center)
+        if ratio is None or not typical > 0:
+            return np.ones(len(center), dtype=bool)
+        return center <= ratio * typical
 
     def _ensemble_score_and_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> tuple:
         if self.n_estimators_ == 1:
@@ -103,9 +136,10 @@ class _EnsembleMixin:
         several, each member's scores are standardised by the median and
         interquartile range of its scores on the rows out of its bag
         (``member_scaling_``), so that members of different scales weigh
-        the same; a new row's score is the mean over all members, and a
-        training row's the mean over the members out of whose bag it is:
-        scores of data the networks have not learned, as new data's are.
+        the same; a new row's score is the mean over the members (those
+        that count, see ``_counted_members``), and a training row's the
+        mean over those out of whose bag it is: scores of data the networks
+        have not learned, as new data's are.
         """
         if self.n_estimators_ == 1:
             return self._score_tensor(X)
@@ -156,7 +190,12 @@ class _EnsembleMixin:
             spread[member] = max(q3 - q1, np.std(mine), np.finfo(np.float32).tiny)
         self.member_scaling_ = np.stack([center, spread])
         standardised = (scores - center) / spread
-        return (standardised * honest).sum(1) / honest.sum(1)
+        # Members left out of new rows' scores are left out here too, but
+        # for rows that no counted member scores honestly.
+        counted = honest & self._counted_members(center)
+        uncounted_rows = ~counted.any(1)
+        counted[uncounted_rows] = honest[uncounted_rows]
+        return (standardised * counted).sum(1) / counted.sum(1)
 
 
 class _Gathered:
