@@ -208,3 +208,70 @@ def test_robust_training_auto_is_for_tables(detector_class, blobs, digits_images
     trimmed = fast(detector_class, n_filters=4, robust_training=True).fit(images)
     assert trimmed.trim_fraction_ == 0.1
     assert fast(detector_class).fit(np.vstack(blobs)).trim_fraction_ == 0.1
+
+
+def test_a_member_far_worse_than_the_others_is_not_counted():
+    # Out-of-bag scores of 4 members; member 3's typical score is 5 times the
+    # median member's: it is left out of every row's combined score but of
+    # the rows it alone scores honestly.
+    detector = AnoGANDetector()
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(1, 2, size=(40, 4)) * [1.0, 1.2, 0.9, 5.0]
+    honest = np.zeros((40, 4), dtype=bool)
+    honest[np.arange(40), np.arange(40) % 4] = True  # one honest member a row
+    honest[:20, 3] = True  # rows 0-19: member 3 and another
+    combined = detector._combine_member_scores(scores, honest)
+    center, spread = detector.member_scaling_
+    standardised = (scores - center) / spread
+    np.testing.assert_array_equal(detector._counted_members(), [True, True, True, False])
+    others = honest[:, :3]
+    alone = ~others.any(1)  # member 3 is these rows' only honest scorer
+    assert alone.sum() == 10
+    expected = np.where(
+        alone,
+        standardised[:, 3],
+        (standardised[:, :3] * others).sum(1) / np.maximum(others.sum(1), 1),
+    )
+    np.testing.assert_allclose(combined, expected)
+    # Within the ratio (twice the median member's) every member counts.
+    assert detector._counted_members(np.array([1.0, 1.1, 0.9, 2.0])).all()
+    # Detectors whose members all count: the plain mean of the honest scores.
+    from skanomaly import GANomalyDetector
+
+    plain = GANomalyDetector()._combine_member_scores(scores, honest)
+    np.testing.assert_allclose(plain, (standardised * honest).sum(1) / honest.sum(1))
+
+
+def test_anogan_leaves_out_a_member_whose_generator_failed(blobs):
+    # Member 0's generator is broken at the end of training (its output moved
+    # far from the data): its out-of-bag losses are far above its siblings',
+    # so it is left out of the score and the reconstruction, which then
+    # equal the other members' mean and still rank the outliers first.
+    from skanomaly._training import Callback, training_callbacks
+
+    class BreakMemberZero(Callback):
+        def on_train_end(self, loop):
+            with torch.no_grad():
+                loop.detector.generator_.head.bias[0] += 20.0
+
+    inliers, outliers = blobs
+    X = np.vstack([inliers, outliers])
+    with training_callbacks(BreakMemberZero()):
+        detector = fast(AnoGANDetector, n_estimators=3, n_epochs=20).fit(inliers)
+    np.testing.assert_array_equal(detector._counted_members(), [False, True, True])
+    members = detector._raw_member_scores(X)
+    center, spread = detector.member_scaling_
+    expected = ((members - center) / spread)[:, 1:].mean(1)
+    np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-5, atol=1e-6)
+    y = np.r_[np.zeros(len(inliers)), np.ones(len(outliers))]
+    assert roc_auc_score(y, -detector.score_samples(X)) > 0.95
+    # The reconstruction: the counted members' mean, computed as scoring
+    # does (one padded chunk, so that every row takes the same kernels).
+    with detector._threads():
+        nets = detector._network_namespace()
+        ((chunk, n_rows),) = detector._chunks(X[:8])
+        every = detector._reconstruct(nets, detector._fold(chunk)).detach()
+    every = every.reshape(3, len(chunk), -1)[:, :n_rows]
+    np.testing.assert_allclose(
+        detector.reconstruct(X[:8]), detector._from_tensor(every[1:].mean(0)), rtol=1e-6
+    )
