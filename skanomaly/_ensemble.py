@@ -91,6 +91,8 @@ class _EnsembleMixin:
         left out. The median member always counts.
         """
         if center is None:
+            if self.n_estimators_ == 1:  # one network: no member_scaling_
+                return np.ones(1, dtype=bool)
             center = self.member_scaling_[0]
         ratio, typical = self._member_loss_ratio, np.median(center)
         if ratio is None or not typical > 0:
