@@ -67,20 +67,23 @@ class _EnsembleMixin:
             torch.as_tensor(v, dtype=scores.dtype, device=scores.device)
             for v in self.member_scaling_
         )
-        standardised = (scores - center) / spread
-        counted = self._counted_members()
-        if counted.all():
-            return standardised.mean(1)
-        return standardised[:, torch.from_numpy(counted).to(scores.device)].mean(1)
+        return self._counted_mean((scores - center) / spread, dim=1)
 
     def _ensemble_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction of ``x``: the mean of the counted members' reconstructions."""
         out = self._reconstruct(nets, self._fold(x))
+        if self.n_estimators_ == 1:
+            return out
+        return self._counted_mean(out.reshape(self.n_estimators_, -1, *out.shape[1:]), dim=0)
+
+    def _counted_mean(self, values: torch.Tensor, dim: int) -> torch.Tensor:
+        """Mean over the members that count (``_counted_members``) along ``dim``."""
         counted = self._counted_members()
-        if counted.all():
-            return self._members_mean(out)
-        by_member = out.reshape(self.n_estimators_, -1, *out.shape[1:])
-        return by_member[torch.from_numpy(counted).to(out.device)].mean(0)
+        if not counted.all():
+            values = values.index_select(
+                dim, torch.from_numpy(np.flatnonzero(counted)).to(values.device)
+            )
+        return values.mean(dim)
 
     def _counted_members(self, center: np.ndarray | None = None) -> np.ndarray:
         """Which members count in the combined score: a boolean per member.
@@ -91,8 +94,6 @@ class _EnsembleMixin:
         left out. The median member always counts.
         """
         if center is None:
-            if self.n_estimators_ == 1:  # one network: no member_scaling_
-                return np.ones(1, dtype=bool)
             center = self.member_scaling_[0]
         ratio, typical = self._member_loss_ratio, np.median(center)
         if ratio is None or not typical > 0:

@@ -215,7 +215,6 @@ def test_a_member_far_worse_than_the_others_is_not_counted():
     # median member's: it is left out of every row's combined score but of
     # the rows it alone scores honestly.
     detector = AnoGANDetector()
-    detector.n_estimators_ = 4  # what fit resolves
     rng = np.random.default_rng(0)
     scores = rng.uniform(1, 2, size=(40, 4)) * [1.0, 1.2, 0.9, 5.0]
     honest = np.zeros((40, 4), dtype=bool)
