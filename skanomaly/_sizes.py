@@ -42,9 +42,10 @@ class _SizesMixin:
     # enough for the networks to converge without memorising small data sets.
     _auto_steps = {"tabular": 600, "image": 600}
     # ``(full_until, floor)`` or None: beyond ``full_until`` training samples
-    # the steps aimed at are scaled by ``sqrt(full_until / n_samples)``, but
-    # by no less than ``floor`` (each step then sees more distinct samples,
-    # and large sets were measured to need fewer steps).
+    # (per ensemble member) the steps aimed at are scaled by
+    # ``sqrt(full_until / n_samples)``, but by no less than ``floor`` (each
+    # step then sees more distinct samples, and large sets were measured to
+    # need fewer steps).
     _auto_steps_shrink = {"tabular": None, "image": None}
     # The default tabular sizes, for the docstrings (see ``_tabular_sizes``).
     _tabular_sizes_doc = (

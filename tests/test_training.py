@@ -6,6 +6,8 @@ leave a half-fitted estimator. Each test runs for every detector.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -179,6 +181,17 @@ def test_auto_epochs_aim_at_a_number_of_steps(detector_class, blobs, monkeypatch
     assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 4
     monkeypatch.setattr(detector_class, "_auto_steps", {"tabular": 8, "image": 1})
     assert images.fit(np.random.default_rng(0).random((70, 1, 8, 8))).n_epochs_ == 1
+
+
+def test_anogan_trains_members_with_many_rows_for_fewer_steps():
+    # 3,000 steps up to 3,200 rows a member, then 3,000 * sqrt(3,200 / n),
+    # at least 2,000: the epochs of a member's rows at 64 a batch.
+    detector = AnoGANDetector()
+    detector.image_shape_, detector.n_estimators_ = None, 5
+    steps = {n: detector._resolve_n_epochs(n) * math.ceil(n / 64) for n in (3000, 6000, 10**5)}
+    assert steps[3000] == 64 * 47 >= 3000
+    assert 2191 <= steps[6000] == 24 * 94 < 2191 + 94
+    assert 2000 <= steps[10**5] == 2 * 1563 < 2000 + 1563
 
 
 def test_auto_steps_shrink_on_large_sets(detector_class, monkeypatch):

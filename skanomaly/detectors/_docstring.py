@@ -7,6 +7,8 @@ that the detectors' docstrings keep only what is their own.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .._docstring import filler
 from .._sizes import _AUTO_EPOCHS
 
@@ -145,12 +147,13 @@ def _steps_text(cls) -> str:
             f"{steps['tabular']:,} optimiser steps on tabular data and "
             f"{steps['image']:,} on images"
         )
-    for kind, samples in (("tabular", "rows"), ("image", "images")):
+    # Tabular fits train an ensemble by default: its members' rows count.
+    for kind, samples in (("tabular", "rows a member"), ("image", "images")):
         if shrink[kind] is not None:
             full_until, floor = shrink[kind]
             text += (
                 f"\n        (on n > {full_until:,} {samples}: {steps[kind]:,} * "
-                f"max(sqrt({full_until:,} / n), {floor:g}))"
+                f"max(sqrt({full_until:,} / n), {Fraction(floor).limit_denominator(8)}))"
             )
     return text
 
