@@ -40,12 +40,17 @@ class _EnsembleMixin:
             return x
         return x.repeat(n_members, *([1] * (x.dim() - 1)))
 
-    def _members_mean(self, out: torch.Tensor) -> torch.Tensor:
-        """Mean over the members of a row-stacked output (see ``_fold``)."""
+    def _members_mean(self, out: torch.Tensor, *, counted_only: bool = False) -> torch.Tensor:
+        """Mean over the members of a row-stacked output (see ``_fold``).
+
+        ``counted_only``: over the members that count (``_counted_members``),
+        as in the combined score; a fitted ensemble only.
+        """
         n_members = self.n_estimators_
         if n_members == 1:
             return out
-        return out.reshape(n_members, -1, *out.shape[1:]).mean(0)
+        blocks = out.reshape(n_members, -1, *out.shape[1:])
+        return self._counted_mean(blocks, dim=0) if counted_only else blocks.mean(0)
 
     def _trim(self, criterion: torch.Tensor) -> torch.Tensor | None:
         """Row weights of robust training for a per-row ``criterion`` (see :func:`trim_weights`).
@@ -71,10 +76,7 @@ class _EnsembleMixin:
 
     def _ensemble_reconstruct(self, nets: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction of ``x``: the mean of the counted members' reconstructions."""
-        out = self._reconstruct(nets, self._fold(x))
-        if self.n_estimators_ == 1:
-            return out
-        return self._counted_mean(out.reshape(self.n_estimators_, -1, *out.shape[1:]), dim=0)
+        return self._members_mean(self._reconstruct(nets, self._fold(x)), counted_only=True)
 
     def _counted_mean(self, values: torch.Tensor, dim: int) -> torch.Tensor:
         """Mean over the members that count (``_counted_members``) along ``dim``."""
