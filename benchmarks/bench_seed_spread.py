@@ -18,7 +18,6 @@ two cores; musk is the slowest set).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from one_class import parse_params
 from protocols import ADBENCH_SETS, OURS, load_tabular, tabular_split
+from report import _table, summary, write_csv
 from runner import contenders, evaluate
 
 DETECTORS = (*OURS, "IsolationForest (sklearn)", "AutoEncoder (PyOD)")
@@ -63,50 +63,48 @@ def main(argv=None) -> dict:
             contender = by_name[detector]
             params = ours if contender.family == "skanomaly" else {}
             for seed in range(args.seeds):
-                row = {"dataset": name, "normal_class": "", "seed": seed, "detector": detector}
-                row["split_seed"], row["n_train"] = args.split_seed, len(split[0])
+                # The runner's rows, with only the detector's seed changing.
+                row = {"part": "tabular", "dataset": name, "normal_class": "", "class_name": ""}
+                row.update(seed=seed, detector=detector, family=contender.family)
+                row.update(n_train=len(split[0]), n_test=len(split[1]))
                 rows.append(evaluate(row, contender, params, "cpu", split, print))
     if args.output is not None:
-        with open(args.output, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    summary = summarise(rows, args.detectors)
+        write_csv(rows, args.output)
+    spread = spread_over_seeds(rows)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end\n")
-    print(markdown(summary, args.detectors, args.split_seed, args.seeds))
-    return {"rows": rows, "summary": summary}
+    print(f"ROC-AUC mean ± std over random_state 0 to {args.seeds - 1}, "
+          f"split seed {args.split_seed}\n")  # fmt: skip
+    print(markdown(spread))
+    return {"rows": rows, "summary": spread}
 
 
-def summarise(rows, detectors) -> dict:
-    """``{dataset: {detector: (mean, std)}}`` of ROC-AUC over seeds, and ``"mean"`` over sets."""
-    summary = {}
-    for row in rows:
-        summary.setdefault(row["dataset"], {}).setdefault(row["detector"], []).append(
-            row["roc_auc"]
-        )
-    summary = {
-        name: {d: (float(np.mean(v)), float(np.std(v))) for d, v in by_detector.items()}
-        for name, by_detector in summary.items()
-    }
-    summary["mean"] = {
-        d: tuple(float(np.mean([s[d][i] for s in summary.values()])) for i in (0, 1))
-        for d in detectors
-    }
-    return summary
+def spread_over_seeds(rows) -> dict:
+    """``{detector: {dataset: (mean, std)}}`` of ROC-AUC over seeds, and ``"mean"`` over sets.
+
+    A set where a fit failed has no entry (as in the profile's report).
+    """
+    out = {}
+    for detector, per_set in summary(rows, "tabular").items():
+        out[detector] = {name: stats[:2] for name, stats in per_set.items()}
+        values = np.array(list(out[detector].values())).reshape(-1, 2)
+        out[detector]["mean"] = tuple(float(v) for v in values.mean(0))
+    return out
 
 
-def markdown(summary, detectors, split_seed, seeds) -> str:
-    lines = [
-        f"ROC-AUC mean ± std over random_state 0 to {seeds - 1}, split seed {split_seed}",
-        "",
-        "| data set | " + " | ".join(detectors) + " |",
-        "|---" * (len(detectors) + 1) + "|",
+def markdown(spread) -> str:
+    detectors = list(spread)
+    names = list(dict.fromkeys(name for per_set in spread.values() for name in per_set))
+    body = [
+        [f"**mean over {len(names) - 1} sets**" if name == "mean" else name]
+        + [
+            "–"
+            if name not in spread[d]
+            else f"{spread[d][name][0]:.3f} ± {spread[d][name][1]:.3f}"
+            for d in detectors
+        ]
+        for name in names
     ]
-    for name, by_detector in summary.items():
-        cells = [f"{by_detector[d][0]:.3f} ± {by_detector[d][1]:.3f}" for d in detectors]
-        label = f"**mean over {len(summary) - 1} sets**" if name == "mean" else name
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(_table(["data set", *detectors], body))
 
 
 if __name__ == "__main__":
