@@ -67,12 +67,14 @@ class Profile:
     ``{contender: classes}`` for contenders run on some classes only.
     ``tabular_protocol`` is ``"pyod"`` (60/40) or ``"adbench"`` (70/30, at
     most ``max_train_rows`` training rows); ``tabular_contenders`` names the
-    contenders of the tabular part (all of them when empty).
+    contenders of the tabular part (all of them when empty). The tabular
+    seeds are ``tabular_first_seed`` and the ``tabular_seeds - 1`` after it.
     """
 
     name: str
     tabular_sets: tuple[str, ...] = TABULAR_SETS
     tabular_seeds: int = 3
+    tabular_first_seed: int = 0
     tabular_protocol: str = "pyod"
     max_train_rows: int | None = None
     tabular_contenders: tuple[str, ...] = ()

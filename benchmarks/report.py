@@ -214,10 +214,13 @@ def markdown_report(rows: list[dict], profile: Profile, runs: list[dict]) -> str
             [d, *cells(per, lambda v: f"{v[3]:.2f} / {v[4]:.2f}")] for d, per in tab.items()
         ]
         protocol = _PROTOCOLS[profile.tabular_protocol].format(cap=profile.max_train_rows or 0)
+        seeds = sorted({int(r["seed"]) for r in tabular})
+        # Which seeds, where they are not the profile's usual 0, 1, ...
+        which = f" ({', '.join(map(str, seeds))})" if seeds != list(range(len(seeds))) else ""
         parts += [
             "## Tabular data",
             "",
-            f"{protocol}; {len({r['seed'] for r in tabular})} seed(s), the seed drawing the "
+            f"{protocol}; {len(seeds)} seed(s){which}, the seed drawing the "
             "split and seeding the detector. Settings: skanomaly "
             f"{_settings(profile.ours_tabular)}, PyOD {_settings(profile.pyod_tabular)}.",
             "",

@@ -108,6 +108,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "(e.g. --set robust_training=false --set n_estimators=1); values read as JSON",
     )
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        metavar="SEED",
+        help="the first seed of the tabular part (default 0): e.g. --first-seed 3 runs the "
+        "profile on seeds 3 to 5, new splits and new detector seeds",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="keep the successful fits already in OUTPUT/results.csv and run only the others",
@@ -139,6 +146,8 @@ def _main(args, argv) -> int:
     profile = PROFILES[name]
     if args.set:
         profile = replace(profile, ours_tabular={**profile.ours_tabular, **parse_params(args.set)})
+    if args.first_seed is not None:
+        profile = replace(profile, tabular_first_seed=args.first_seed)
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     csv_path, runs_path, log_path = out / "results.csv", out / "runs.json", out / "log.txt"

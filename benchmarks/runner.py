@@ -253,7 +253,8 @@ def run_benchmark(
         for c in everyone
         if not profile.tabular_contenders or c.name in profile.tabular_contenders
     ]
-    for seed in range(profile.tabular_seeds):
+    first = profile.tabular_first_seed
+    for seed in range(first, first + profile.tabular_seeds):
         for name, (X, y) in tabular.items():
             split = tabular_split(
                 X,
