@@ -105,7 +105,10 @@ def test_data_dir_defaults_to_the_data_home(tmp_path, monkeypatch):
     assert parse_args([]).data_dir == Path.home() / "skanomaly_data"
 
 
-@pytest.mark.parametrize("profile, folder", [("full", "."), ("adbench", "adbench")])
+@pytest.mark.parametrize(
+    "profile, folder",
+    [("full", "."), ("adbench", "adbench"), ("adbench", "adbench_seeds3to5")],
+)
 def test_published_page_is_the_report_of_the_published_rows(profile, folder, tmp_path):
     """``--report-only`` on the committed results.csv writes the committed results.md."""
     published = PUBLISHED / folder
