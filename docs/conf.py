@@ -49,6 +49,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = [
     "_build",
     "benchmark/*.md",
+    "benchmark/*/*.md",
     "auto_examples/*.ipynb",
     "auto_examples/*.py",
     "sg_execution_times.rst",
