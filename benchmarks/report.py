@@ -214,7 +214,7 @@ def markdown_report(rows: list[dict], profile: Profile, runs: list[dict]) -> str
             [d, *cells(per, lambda v: f"{v[3]:.2f} / {v[4]:.2f}")] for d, per in tab.items()
         ]
         protocol = _PROTOCOLS[profile.tabular_protocol].format(cap=profile.max_train_rows or 0)
-        seeds = sorted({int(r["seed"]) for r in tabular})
+        seeds = sorted({r["seed"] for r in tabular})
         # Which seeds, where they are not the profile's usual 0, 1, ...
         which = f" ({', '.join(map(str, seeds))})" if seeds != list(range(len(seeds))) else ""
         parts += [
