@@ -107,7 +107,12 @@ def test_data_dir_defaults_to_the_data_home(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "profile, folder",
-    [("full", "."), ("adbench", "adbench"), ("adbench", "adbench_seeds3to5")],
+    [
+        ("full", "."),
+        ("adbench", "adbench"),
+        ("adbench", "adbench_seeds3to5"),
+        ("adbench", "adbench_seeds6to8"),
+    ],
 )
 def test_published_page_is_the_report_of_the_published_rows(profile, folder, tmp_path):
     """``--report-only`` on the committed results.csv writes the committed results.md."""
