@@ -38,6 +38,11 @@ _AUTO_TRIM = 0.1
 class _SizesMixin:
     """The sizes, epochs and trimming share a fit resolves."""
 
+    # ``robust_training="auto"`` per kind of data: tables are rarely clean;
+    # image training sets (one class of good parts) usually are, and their
+    # defaults were measured without it. A detector may override it.
+    _robust_auto = {"tabular": True, "image": False}
+
     # Optimiser steps that ``n_epochs="auto"`` aims at, per kind of data:
     # enough for the networks to converge without memorising small data sets.
     _auto_steps = {"tabular": 600, "image": 600}
@@ -122,9 +127,7 @@ class _SizesMixin:
         """Share of each batch that robust training drops (0: plain training)."""
         robust = self.robust_training
         if robust == "auto":
-            # Tables are rarely clean; image training sets (one class of good
-            # parts) usually are, and their defaults were measured without it.
-            robust = self.image_shape_ is None
+            robust = self._robust_auto[self._data_kind()]
         if not robust:
             return 0.0
         return _AUTO_TRIM if self.contamination == "auto" else float(self.contamination)

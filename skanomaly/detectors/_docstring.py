@@ -67,8 +67,8 @@ _SHARED_PARAMETERS = """\
         batch's rows (per member) that the model explains worst -- its
         anomalies, likely -- so that the networks do not learn the
         anomalies of a contaminated training set (loss truncation). False
-        trains on every row, as the papers do. ``"auto"``: True for tabular
-        data, False for images (whose training folders are usually clean).
+        trains on every row, as the papers do. ``"auto"``:
+        %(robust_auto)s.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, monitor a
         label-free loss on it after every epoch (``history_["val_loss"]``:
@@ -158,6 +158,19 @@ def _steps_text(cls) -> str:
     return text
 
 
+def _robust_text(cls) -> str:
+    """What ``robust_training="auto"`` resolves to, from ``cls._robust_auto``."""
+    on = cls._robust_auto
+    if on["tabular"] and not on["image"]:
+        return (
+            "True for tabular data, False for images (whose training folders are\n"
+            "        usually clean)"
+        )
+    if not on["tabular"] and not on["image"]:
+        return "False, on tables too (see Notes)"
+    raise ValueError(f"no text for _robust_auto={on}")
+
+
 def fill_doc(cls):
     """Class decorator: put the shared sections into ``cls.__doc__``.
 
@@ -173,6 +186,7 @@ def fill_doc(cls):
         .replace("%(tabular_latent)s", latent)
         .replace("%(tabular_hidden)s", hidden)
         .replace("%(auto_epochs)s", "{:,} to {:,}".format(*_AUTO_EPOCHS))
+        .replace("%(robust_auto)s", _robust_text(cls))
     )
     example = _EXAMPLE.format(name=cls.__name__, params=cls._doc_example_params)
     entries = {
